@@ -1,0 +1,172 @@
+// Package app is the lifecycle every service process shares: read the common
+// configuration from the environment, set up telemetry, open the service's
+// Postgres schema and migrate it, connect to NATS and declare the stream, then
+// run the service's loops and servers until SIGTERM and stop them in order.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sethvargo/go-envconfig"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cloudlicense/authority/pkg/events"
+	"github.com/cloudlicense/authority/pkg/outbox"
+	"github.com/cloudlicense/authority/pkg/pgdb"
+	"github.com/cloudlicense/authority/pkg/telemetry"
+)
+
+// Config is what every service reads from the environment.
+type Config struct {
+	DatabaseURL string `env:"DATABASE_URL, required"`
+	NATSURL     string `env:"NATS_URL, required"`
+	// StreamReplicas is the JetStream replication of the licensing stream (3
+	// in a production cluster).
+	StreamReplicas int    `env:"NATS_STREAM_REPLICAS, default=1"`
+	MetricsAddr    string `env:"METRICS_ADDR"`
+	LogLevel       string `env:"LOG_LEVEL, default=info"`
+	OTLPEndpoint   string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
+	TraceFile      string `env:"TRACE_FILE"`
+	// ServiceAPIKey is the key services present to each other (role service).
+	ServiceAPIKey string `env:"SERVICE_API_KEY, required"`
+	// ShutdownGrace bounds how long in-flight work may take after SIGTERM.
+	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE, default=10s"`
+	MaxDBConns    int32         `env:"DATABASE_MAX_CONNS, default=20"`
+}
+
+// Load fills cfg (a struct embedding Config or any envconfig struct) from the
+// environment, with an error naming every missing or malformed variable.
+func Load(ctx context.Context, cfg any) error {
+	if err := envconfig.Process(ctx, cfg); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	return nil
+}
+
+// Base holds the shared dependencies of a running service.
+type Base struct {
+	Name      string
+	Config    Config
+	Log       *slog.Logger
+	Telemetry *telemetry.Telemetry
+	Pool      *pgxpool.Pool
+	NATS      *nats.Conn
+	JS        jetstream.JetStream
+}
+
+// Start builds the shared dependencies: telemetry, the Postgres pool on the
+// service's schema with its migrations (and the outbox and inbox tables), the
+// NATS connection and the licensing stream.
+func Start(ctx context.Context, name string, cfg Config, migrations fs.FS) (*Base, error) {
+	tel, err := telemetry.Setup(ctx, telemetry.Config{Service: name, OTLPEndpoint: cfg.OTLPEndpoint, TraceFile: cfg.TraceFile, LogLevel: cfg.LogLevel})
+	if err != nil {
+		return nil, err
+	}
+	b := &Base{Name: name, Config: cfg, Log: tel.Logger, Telemetry: tel}
+	b.Pool, err = pgdb.Open(ctx, cfg.DatabaseURL, name, cfg.MaxDBConns)
+	if err != nil {
+		return nil, err
+	}
+	if err := pgdb.Migrate(ctx, b.Pool, name,
+		pgdb.Source{Name: "outbox", FS: outbox.Migrations()},
+		pgdb.Source{Name: "inbox", FS: events.InboxMigrations()},
+		pgdb.Source{Name: name, FS: migrations},
+	); err != nil {
+		b.Pool.Close()
+		return nil, err
+	}
+	b.NATS, err = events.Connect(cfg.NATSURL, name)
+	if err != nil {
+		b.Pool.Close()
+		return nil, err
+	}
+	b.JS, err = jetstream.New(b.NATS)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	declareCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := events.EnsureStream(declareCtx, b.JS, events.StreamConfig{Replicas: cfg.StreamReplicas}); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Close releases the connections.
+func (b *Base) Close() {
+	if b.NATS != nil {
+		_ = b.NATS.Drain()
+	}
+	if b.Pool != nil {
+		b.Pool.Close()
+	}
+	if b.Telemetry != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = b.Telemetry.Shutdown(ctx)
+	}
+}
+
+// Relay returns the outbox relay of this service's schema.
+func (b *Base) Relay() *outbox.Relay { return outbox.NewRelay(b.Pool, b.Name, b.JS, b.Log) }
+
+// Run runs every loop until ctx ends or one fails, then waits for all. The
+// metrics server runs beside them when METRICS_ADDR is set.
+func (b *Base) Run(ctx context.Context, loops ...func(context.Context) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	if b.Config.MetricsAddr != "" {
+		g.Go(func() error { return b.serveMetrics(ctx) })
+	}
+	for _, loop := range loops {
+		g.Go(func() error { return loop(ctx) })
+	}
+	return g.Wait()
+}
+
+func (b *Base) serveMetrics(ctx context.Context) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", b.Telemetry.MetricsHandler())
+	return ServeHTTP(ctx, b.Config.MetricsAddr, mux, b.Config.ShutdownGrace)
+}
+
+// ServeHTTP serves h on addr until ctx ends, then shuts down gracefully.
+func ServeHTTP(ctx context.Context, addr string, h http.Handler, grace time.Duration) error {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return ServeHTTPListener(ctx, lis, h, grace)
+}
+
+// ServeHTTPListener is ServeHTTP on an open listener.
+func ServeHTTPListener(ctx context.Context, lis net.Listener, h http.Handler, grace time.Duration) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
