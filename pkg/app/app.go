@@ -20,10 +20,17 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"golang.org/x/sync/errgroup"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+
+	"github.com/cloudlicense/authority/pkg/authn"
 	"github.com/cloudlicense/authority/pkg/events"
+	"github.com/cloudlicense/authority/pkg/grpcserver"
 	"github.com/cloudlicense/authority/pkg/outbox"
 	"github.com/cloudlicense/authority/pkg/pgdb"
+	"github.com/cloudlicense/authority/pkg/rpcerr"
 	"github.com/cloudlicense/authority/pkg/telemetry"
+	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
 )
 
 // Config is what every service reads from the environment.
@@ -42,7 +49,13 @@ type Config struct {
 	// ShutdownGrace bounds how long in-flight work may take after SIGTERM.
 	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE, default=10s"`
 	MaxDBConns    int32         `env:"DATABASE_MAX_CONNS, default=20"`
+	// MigrateOnly makes Start apply the schema and stop: the deployment's
+	// migration step runs each service this way before rolling it out.
+	MigrateOnly bool `env:"MIGRATE_ONLY, default=false"`
 }
+
+// ErrMigrateOnly is returned by Start after migrating when MIGRATE_ONLY is set.
+var ErrMigrateOnly = errors.New("migrated; MIGRATE_ONLY is set")
 
 // Load fills cfg (a struct embedding Config or any envconfig struct) from the
 // environment, with an error naming every missing or malformed variable.
@@ -84,6 +97,11 @@ func Start(ctx context.Context, name string, cfg Config, migrations fs.FS) (*Bas
 	); err != nil {
 		b.Pool.Close()
 		return nil, err
+	}
+	if cfg.MigrateOnly {
+		b.Log.InfoContext(ctx, "migrations applied", "schema", name)
+		b.Pool.Close()
+		return nil, ErrMigrateOnly
 	}
 	b.NATS, err = events.Connect(cfg.NATSURL, name)
 	if err != nil {
@@ -169,4 +187,36 @@ func ServeHTTPListener(ctx context.Context, lis net.Listener, h http.Handler, gr
 		return err
 	}
 	return nil
+}
+
+// GRPC returns a loop serving srv on addr until ctx ends.
+func (b *Base) GRPC(srv *grpcserver.Server, addr string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		lis, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", addr, err)
+		}
+		b.Log.InfoContext(ctx, "serving gRPC", "addr", lis.Addr().String())
+		return srv.Serve(ctx, lis, b.Config.ShutdownGrace)
+	}
+}
+
+// RemoteAuthenticator authenticates callers through the token service at
+// tokensAddr, recognising this deployment's service key locally.
+func (b *Base) RemoteAuthenticator(tokens tokensv1.TokenServiceClient) authn.Authenticator {
+	return authn.NewRemote(b.Config.ServiceAPIKey, func(ctx context.Context, key string) (authn.Principal, error) {
+		resp, err := tokens.AuthenticateAPIKey(ctx, &tokensv1.AuthenticateAPIKeyRequest{Key: key})
+		if rpcerr.Code(err) == codes.Unauthenticated {
+			return authn.Principal{}, authn.ErrInvalidKey
+		}
+		if err != nil {
+			return authn.Principal{}, err
+		}
+		return authn.Principal{KeyID: resp.GetKeyId(), Name: resp.GetName(), Role: authn.Role(resp.GetRole())}, nil
+	})
+}
+
+// Dial connects to another service with this service's key.
+func (b *Base) Dial(addr string) (*grpc.ClientConn, error) {
+	return grpcserver.Dial(addr, b.Config.ServiceAPIKey)
 }

@@ -1,0 +1,71 @@
+// Package client is the Go SDK for internal callers and operators: one value
+// holding typed clients of every internal API, authenticated with an API key.
+package client
+
+import (
+	"errors"
+
+	"google.golang.org/grpc"
+
+	"github.com/cloudlicense/authority/pkg/grpcserver"
+	registryv1 "github.com/cloudlicense/authority/proto/gen/licensing/registry/v1"
+	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
+	syncv1 "github.com/cloudlicense/authority/proto/gen/licensing/sync/v1"
+	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
+)
+
+// Config names the services and the key to present.
+type Config struct {
+	RegistryAddr string
+	TokensAddr   string
+	SignerAddr   string
+	SyncAddr     string
+	APIKey       string
+}
+
+// Defaults are the addresses of a local `make dev`.
+var Defaults = Config{
+	RegistryAddr: "127.0.0.1:7101",
+	TokensAddr:   "127.0.0.1:7102",
+	SignerAddr:   "127.0.0.1:7103",
+	SyncAddr:     "127.0.0.1:7104",
+}
+
+// Client holds the typed clients.
+type Client struct {
+	Registry registryv1.RegistryServiceClient
+	Tokens   tokensv1.TokenServiceClient
+	Signer   signerv1.SignerServiceClient
+	Sync     syncv1.SyncServiceClient
+	conns    []*grpc.ClientConn
+}
+
+// New connects (lazily: nothing is dialled until the first call).
+func New(cfg Config) (*Client, error) {
+	if cfg.APIKey == "" {
+		return nil, errors.New("client: an API key is required")
+	}
+	c := &Client{}
+	for _, addr := range []string{cfg.RegistryAddr, cfg.TokensAddr, cfg.SignerAddr, cfg.SyncAddr} {
+		conn, err := grpcserver.Dial(addr, cfg.APIKey)
+		if err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		c.conns = append(c.conns, conn)
+	}
+	c.Registry = registryv1.NewRegistryServiceClient(c.conns[0])
+	c.Tokens = tokensv1.NewTokenServiceClient(c.conns[1])
+	c.Signer = signerv1.NewSignerServiceClient(c.conns[2])
+	c.Sync = syncv1.NewSyncServiceClient(c.conns[3])
+	return c, nil
+}
+
+// Close closes the connections.
+func (c *Client) Close() error {
+	var errs []error
+	for _, conn := range c.conns {
+		errs = append(errs, conn.Close())
+	}
+	return errors.Join(errs...)
+}

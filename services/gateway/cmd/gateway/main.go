@@ -1,0 +1,66 @@
+// Command gateway serves the public workspace protocol over HTTP and calls
+// the internal services over gRPC.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cloudlicense/authority/pkg/app"
+	"github.com/cloudlicense/authority/pkg/client"
+	"github.com/cloudlicense/authority/pkg/telemetry"
+	"github.com/cloudlicense/authority/services/gateway/internal/config"
+	"github.com/cloudlicense/authority/services/gateway/internal/httpapi"
+	"github.com/cloudlicense/authority/services/gateway/internal/upstream"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := realMain(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context) error {
+	var cfg config.Config
+	if err := app.Load(ctx, &cfg); err != nil {
+		return err
+	}
+	tel, err := telemetry.Setup(ctx, telemetry.Config{Service: "gateway", OTLPEndpoint: cfg.OTLPEndpoint, TraceFile: cfg.TraceFile, LogLevel: cfg.LogLevel})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tel.Shutdown(context.WithoutCancel(ctx)) }()
+
+	up, err := upstream.Dial(client.Config{RegistryAddr: cfg.RegistryAddr, TokensAddr: cfg.TokensAddr, SignerAddr: cfg.SignerAddr, SyncAddr: cfg.SyncAddr, APIKey: cfg.ServiceAPIKey})
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+
+	api := httpapi.New(up, tel.Logger, httpapi.Options{
+		PublicURL: cfg.PublicURL, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
+		MaxBodyBytes: cfg.MaxBodyBytes, UpstreamWait: cfg.UpstreamWait,
+	})
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		tel.Logger.InfoContext(ctx, "serving HTTP", "addr", cfg.HTTPAddr)
+		return app.ServeHTTP(ctx, cfg.HTTPAddr, api.Handler(), cfg.ShutdownGrace)
+	})
+	if cfg.MetricsAddr != "" {
+		g.Go(func() error {
+			mux := http.NewServeMux()
+			mux.Handle("GET /metrics", tel.MetricsHandler())
+			return app.ServeHTTP(ctx, cfg.MetricsAddr, mux, cfg.ShutdownGrace)
+		})
+	}
+	return g.Wait()
+}

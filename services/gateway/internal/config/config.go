@@ -1,0 +1,30 @@
+// Package config is the gateway's configuration, read once from the
+// environment.
+package config
+
+import "time"
+
+// Config of the gateway.
+type Config struct {
+	HTTPAddr    string `env:"HTTP_ADDR, default=:8080"`
+	MetricsAddr string `env:"METRICS_ADDR"`
+	// PublicURL is the base URL workspaces use (their Cloud_Url); it builds
+	// registration_client_uri. Empty: derived from each request's Host.
+	PublicURL    string `env:"PUBLIC_URL"`
+	RegistryAddr string `env:"REGISTRY_ADDR, required"`
+	TokensAddr   string `env:"TOKENS_ADDR, required"`
+	SignerAddr   string `env:"SIGNER_ADDR, required"`
+	SyncAddr     string `env:"SYNC_ADDR, required"`
+	// ServiceAPIKey authenticates the gateway to the internal services.
+	ServiceAPIKey string `env:"SERVICE_API_KEY, required"`
+	// RateLimit is requests per second per client address on the public
+	// endpoints (0 turns it off); RateBurst the bucket size.
+	RateLimit     float64       `env:"RATE_LIMIT_PER_SECOND, default=200"`
+	RateBurst     int           `env:"RATE_LIMIT_BURST, default=400"`
+	MaxBodyBytes  int64         `env:"MAX_BODY_BYTES, default=1048576"`
+	UpstreamWait  time.Duration `env:"UPSTREAM_TIMEOUT, default=10s"`
+	LogLevel      string        `env:"LOG_LEVEL, default=info"`
+	OTLPEndpoint  string        `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
+	TraceFile     string        `env:"TRACE_FILE"`
+	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE, default=10s"`
+}

@@ -1,0 +1,69 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// registrationData is what a workspace says about itself (PROTOCOL.md
+// section 1). Unknown fields are ignored; the raw body is kept for the usage
+// history.
+type registrationData struct {
+	UniqueID          string `json:"uniqueId"`
+	WorkspaceID       string `json:"workspaceId"`
+	Address           string `json:"address"`
+	SiteName          string `json:"siteName"`
+	ContactName       string `json:"contactName"`
+	ContactEmail      string `json:"contactEmail"`
+	Seats             *int64 `json:"seats"`
+	MAC               *int64 `json:"MAC"`
+	Version           string `json:"version"`
+	ConnectionDisable bool   `json:"connectionDisable"`
+}
+
+// decodeJSON reads a JSON object body into v, naming what is wrong: not
+// JSON, a field of the wrong type, or a body over the size limit.
+func decodeJSON(r *http.Request, v any) ([]byte, *protocolError) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			e := protocolError{http.StatusRequestEntityTooLarge, "invalid_request", fmt.Sprintf("body larger than %d bytes", tooBig.Limit)}
+			return nil, &e
+		}
+		e := badRequest("invalid_request", "cannot read the body")
+		return nil, &e
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		var e protocolError
+		switch {
+		case errors.As(err, &typeErr) && typeErr.Field != "":
+			e = badRequest("invalid_request", fmt.Sprintf("%s: must be a %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String())))
+		case len(strings.TrimSpace(string(body))) == 0:
+			e = badRequest("invalid_request", "the body is empty; a JSON object is required")
+		default:
+			e = badRequest("invalid_request", "the body is not a JSON object")
+		}
+		return nil, &e
+	}
+	return body, nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "slice", "array":
+		return "array"
+	case "struct", "map", "ptr":
+		return "object or number"
+	}
+	return "number"
+}

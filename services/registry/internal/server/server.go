@@ -1,0 +1,156 @@
+// Package server is the registry's gRPC surface.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cloudlicense/authority/pkg/authn"
+	"github.com/cloudlicense/authority/pkg/rpcerr"
+	"github.com/cloudlicense/authority/pkg/validate"
+	registryv1 "github.com/cloudlicense/authority/proto/gen/licensing/registry/v1"
+	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
+	"github.com/cloudlicense/authority/services/registry/internal/domain"
+	"github.com/cloudlicense/authority/services/registry/internal/store"
+)
+
+const errDomain = "registry.licensing"
+
+// Policy says which roles may call each RPC (admin may call all).
+var Policy = authn.Policy{
+	registryv1.RegistryService_CreateCustomer_FullMethodName:    {authn.RoleBilling},
+	registryv1.RegistryService_GetCustomer_FullMethodName:       {authn.RoleBilling, authn.RoleSupport, authn.RoleService},
+	registryv1.RegistryService_RegisterWithToken_FullMethodName: {authn.RoleService},
+	registryv1.RegistryService_GetWorkspace_FullMethodName:      {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
+	registryv1.RegistryService_ListWorkspaces_FullMethodName:    {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
+}
+
+// Server implements registryv1.RegistryServiceServer.
+type Server struct {
+	registryv1.UnimplementedRegistryServiceServer
+	store  *store.Store
+	tokens tokensv1.TokenServiceClient
+	errs   rpcerr.Mapper
+	log    *slog.Logger
+}
+
+// New returns the server.
+func New(st *store.Store, tokens tokensv1.TokenServiceClient, log *slog.Logger) *Server {
+	return &Server{store: st, tokens: tokens, log: log, errs: rpcerr.Mapper{Domain: errDomain, Log: log, Rules: []rpcerr.Rule{
+		{Err: domain.ErrCustomerNotFound, Code: codes.NotFound, Reason: "CUSTOMER_NOT_FOUND"},
+		{Err: domain.ErrWorkspaceNotFound, Code: codes.NotFound, Reason: "WORKSPACE_NOT_FOUND"},
+		{Err: validate.ErrInvalid, Code: codes.InvalidArgument, Reason: "INVALID_REQUEST"},
+	}}}
+}
+
+// CreateCustomer implements the RPC.
+func (s *Server) CreateCustomer(ctx context.Context, req *registryv1.CreateCustomerRequest) (*registryv1.CreateCustomerResponse, error) {
+	name := strings.TrimSpace(req.GetName())
+	if name == "" || len(name) > 200 {
+		return nil, s.errs.Map(ctx, validate.Field("name", "required, at most 200 characters"))
+	}
+	c, err := s.store.CreateCustomer(ctx, name)
+	if err != nil {
+		return nil, s.errs.Map(ctx, err)
+	}
+	return &registryv1.CreateCustomerResponse{Customer: customerPB(c)}, nil
+}
+
+// GetCustomer implements the RPC.
+func (s *Server) GetCustomer(ctx context.Context, req *registryv1.GetCustomerRequest) (*registryv1.GetCustomerResponse, error) {
+	c, err := s.store.Customer(ctx, req.GetId())
+	if err != nil {
+		return nil, s.errs.Map(ctx, err)
+	}
+	return &registryv1.GetCustomerResponse{Customer: customerPB(c)}, nil
+}
+
+// RegisterWithToken implements the RPC. The token use and the credentials
+// live in the token service, the workspace here; if the workspace cannot be
+// stored after a successful redemption, the redemption is released so the
+// token use is not lost.
+func (s *Server) RegisterWithToken(ctx context.Context, req *registryv1.RegisterWithTokenRequest) (*registryv1.RegisterWithTokenResponse, error) {
+	reg := domain.TokenRegistration{Token: req.GetRegistrationToken(), Email: strings.TrimSpace(req.GetEmail()), ClientName: strings.TrimSpace(req.GetClientName()), RedirectURIs: req.GetRedirectUris()}
+	if err := reg.Validate(); err != nil {
+		return nil, s.errs.Map(ctx, err)
+	}
+	id := domain.NewWorkspaceID()
+	red, err := s.tokens.RedeemRegistrationToken(ctx, &tokensv1.RedeemRegistrationTokenRequest{
+		Secret: reg.Token, WorkspaceId: id, ClientName: reg.ClientName, RedirectUris: reg.RedirectURIs,
+	})
+	if err != nil {
+		return nil, err // the token service's status (reason REGISTRATION_TOKEN_*) passes through
+	}
+	w, err := s.store.CreateRegisteredWorkspace(ctx, domain.Workspace{
+		ID: id, CustomerID: red.GetCustomerId(), ClientName: reg.ClientName, ContactEmail: reg.Email, InitialPlanID: red.GetPlanId(),
+	})
+	if err != nil {
+		s.release(ctx, id)
+		return nil, s.errs.Map(ctx, err)
+	}
+	return &registryv1.RegisterWithTokenResponse{Workspace: workspacePB(w), ClientId: red.GetClientId(), ClientSecret: red.GetClientSecret()}, nil
+}
+
+func (s *Server) release(ctx context.Context, workspaceID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := s.tokens.ReleaseRedemption(ctx, &tokensv1.ReleaseRedemptionRequest{WorkspaceId: workspaceID}); err != nil {
+		s.log.ErrorContext(ctx, "release redemption after failed registration", "workspace_id", workspaceID, "error", err)
+	}
+}
+
+// GetWorkspace implements the RPC.
+func (s *Server) GetWorkspace(ctx context.Context, req *registryv1.GetWorkspaceRequest) (*registryv1.GetWorkspaceResponse, error) {
+	w, err := s.store.Workspace(ctx, req.GetId())
+	if err != nil {
+		return nil, s.errs.Map(ctx, err)
+	}
+	return &registryv1.GetWorkspaceResponse{Workspace: workspacePB(w)}, nil
+}
+
+// ListWorkspaces implements the RPC.
+func (s *Server) ListWorkspaces(ctx context.Context, req *registryv1.ListWorkspacesRequest) (*registryv1.ListWorkspacesResponse, error) {
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0 || size > 500:
+		return nil, s.errs.Map(ctx, validate.Field("page_size", "must be between 0 and 500"))
+	case size == 0:
+		size = 100
+	}
+	ws, err := s.store.Workspaces(ctx, req.GetCustomerId(), size)
+	if err != nil {
+		return nil, s.errs.Map(ctx, err)
+	}
+	resp := &registryv1.ListWorkspacesResponse{}
+	for _, w := range ws {
+		resp.Workspaces = append(resp.Workspaces, workspacePB(w))
+	}
+	return resp, nil
+}
+
+func customerPB(c domain.Customer) *registryv1.Customer {
+	return &registryv1.Customer{Id: c.ID, Name: c.Name, CreatedAt: timestamppb.New(c.CreatedAt)}
+}
+
+var states = map[domain.State]registryv1.WorkspaceState{
+	domain.StatePending:      registryv1.WorkspaceState_WORKSPACE_STATE_PENDING,
+	domain.StateRegistered:   registryv1.WorkspaceState_WORKSPACE_STATE_REGISTERED,
+	domain.StateDisconnected: registryv1.WorkspaceState_WORKSPACE_STATE_DISCONNECTED,
+	domain.StateDeregistered: registryv1.WorkspaceState_WORKSPACE_STATE_DEREGISTERED,
+}
+
+func workspacePB(w domain.Workspace) *registryv1.Workspace {
+	pb := &registryv1.Workspace{
+		Id: w.ID, CustomerId: w.CustomerID, State: states[w.State], ClientName: w.ClientName, ContactEmail: w.ContactEmail,
+		InitialPlanId: w.InitialPlanID, UniqueId: w.UniqueID, Address: w.Address, Version: w.Version, RegisteredAt: timestamppb.New(w.RegisteredAt),
+	}
+	if w.LastSyncedAt != nil {
+		pb.LastSyncedAt = timestamppb.New(*w.LastSyncedAt)
+	}
+	return pb
+}

@@ -1,0 +1,66 @@
+// Command tokens runs the token service: registration tokens, workspace
+// credentials, access tokens and internal API keys.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/cloudlicense/authority/pkg/app"
+	"github.com/cloudlicense/authority/pkg/authn"
+	"github.com/cloudlicense/authority/pkg/grpcserver"
+	"github.com/cloudlicense/authority/pkg/keys"
+	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
+	"github.com/cloudlicense/authority/services/tokens/internal/config"
+	"github.com/cloudlicense/authority/services/tokens/internal/directory"
+	"github.com/cloudlicense/authority/services/tokens/internal/server"
+	"github.com/cloudlicense/authority/services/tokens/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := realMain(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "tokens:", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context) error {
+	var cfg config.Config
+	if err := app.Load(ctx, &cfg); err != nil {
+		return err
+	}
+	km, err := keys.LoadOrCreateFile(cfg.SigningKeyFile, cfg.GenerateSigningKey)
+	if err != nil {
+		return err
+	}
+	base, err := app.Start(ctx, "tokens", cfg.Config, store.Migrations())
+	if errors.Is(err, app.ErrMigrateOnly) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer base.Close()
+
+	st := store.New(base.Pool)
+	if cfg.BootstrapAdminKey != "" {
+		if err := st.EnsureAPIKey(ctx, "bootstrap-admin", "bootstrap admin", string(authn.RoleAdmin), cfg.BootstrapAdminKey); err != nil {
+			return fmt.Errorf("bootstrap admin key: %w", err)
+		}
+	}
+	dir, err := directory.Dial(base, cfg.RegistryAddr, cfg.SignerAddr)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+
+	srv := grpcserver.New(base.Log, server.LocalAuthenticator(st, cfg.ServiceAPIKey), server.Policy)
+	tokensv1.RegisterTokenServiceServer(srv.Server, server.New(st, km, dir, cfg.AccessTokenTTL, base.Log))
+	return base.Run(ctx, base.GRPC(srv, cfg.GRPCAddr), base.Relay().Run)
+}

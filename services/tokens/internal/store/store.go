@@ -1,0 +1,196 @@
+// Package store is the token service's SQL over its own schema.
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cloudlicense/authority/pkg/events"
+	"github.com/cloudlicense/authority/pkg/outbox"
+	"github.com/cloudlicense/authority/pkg/pgdb"
+	eventsv1 "github.com/cloudlicense/authority/proto/gen/licensing/events/v1"
+	"github.com/cloudlicense/authority/services/tokens/internal/domain"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations is the token service's schema.
+func Migrations() fs.FS {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return sub
+}
+
+// Store reads and writes the tokens schema.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a store over pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+const tokenColumns = `id, customer_id, plan_id, max_uses, uses, expires_at, created_at, revoked_at`
+
+func scanToken(row pgx.Row) (domain.RegistrationToken, error) {
+	var t domain.RegistrationToken
+	err := row.Scan(&t.ID, &t.CustomerID, &t.PlanID, &t.MaxUses, &t.Uses, &t.ExpiresAt, &t.CreatedAt, &t.RevokedAt)
+	return t, err
+}
+
+// CreateRegistrationToken stores a new token and returns it with its secret.
+func (s *Store) CreateRegistrationToken(ctx context.Context, customerID, planID string, maxUses int32, ttl time.Duration) (domain.RegistrationToken, string, error) {
+	secret := domain.NewSecret(domain.PrefixRegistrationToken)
+	t, err := scanToken(s.pool.QueryRow(ctx, `INSERT INTO registration_tokens (id, secret_hash, customer_id, plan_id, max_uses, expires_at)
+		VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) RETURNING `+tokenColumns,
+		domain.NewID("rtk_"), domain.Hash(secret), customerID, planID, maxUses, ttl.Seconds()))
+	if err != nil {
+		return domain.RegistrationToken{}, "", fmt.Errorf("create registration token: %w", err)
+	}
+	return t, secret, nil
+}
+
+// RevokeRegistrationToken marks a token revoked (idempotent).
+func (s *Store) RevokeRegistrationToken(ctx context.Context, id string) (domain.RegistrationToken, error) {
+	t, err := scanToken(s.pool.QueryRow(ctx, `UPDATE registration_tokens SET revoked_at = coalesce(revoked_at, now())
+		WHERE id = $1 RETURNING `+tokenColumns, id))
+	if pgdb.IsNoRows(err) {
+		return t, domain.ErrTokenNotFound
+	}
+	return t, err
+}
+
+// Redeem takes one use of the token whose secret is given, for workspaceID,
+// and issues the workspace's client credentials, all in one transaction with
+// the credentials.issued event. The conditional UPDATE serialises racing
+// redemptions of the last use: the loser re-reads the row after the winner
+// commits and finds it used up.
+func (s *Store) Redeem(ctx context.Context, secret, workspaceID, clientName string, redirectURIs []string) (domain.Redemption, error) {
+	var r domain.Redemption
+	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		hash := domain.Hash(secret)
+		err := tx.QueryRow(ctx, `UPDATE registration_tokens SET uses = uses + 1
+			WHERE secret_hash = $1 AND revoked_at IS NULL AND expires_at > now() AND uses < max_uses
+			RETURNING id, customer_id, plan_id`, hash).Scan(&r.TokenID, &r.CustomerID, &r.PlanID)
+		if pgdb.IsNoRows(err) {
+			t, err := scanToken(tx.QueryRow(ctx, `SELECT `+tokenColumns+` FROM registration_tokens WHERE secret_hash = $1`, hash))
+			if pgdb.IsNoRows(err) {
+				return domain.ErrTokenUnknown
+			}
+			if err != nil {
+				return err
+			}
+			if why := t.Why(time.Now()); why != nil {
+				return why
+			}
+			return domain.ErrTokenUsedUp
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO redemptions (workspace_id, token_id) VALUES ($1, $2)`, workspaceID, r.TokenID); err != nil {
+			if pgdb.IsUniqueViolation(err) {
+				return domain.ErrAlreadyRedeemed
+			}
+			return err
+		}
+		r.ClientID = domain.NewID("")
+		r.ClientSecret = domain.NewSecret(domain.PrefixClientSecret)
+		if redirectURIs == nil {
+			redirectURIs = []string{}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO client_credentials (client_id, workspace_id, secret_hash, client_name, redirect_uris, scopes)
+			VALUES ($1, $2, $3, $4, $5, $6)`, r.ClientID, workspaceID, domain.Hash(r.ClientSecret), clientName, redirectURIs, domain.WorkspaceScopes); err != nil {
+			return err
+		}
+		payload, err := proto.Marshal(&eventsv1.CredentialsIssued{WorkspaceId: workspaceID, ClientId: r.ClientID, RegistrationTokenId: r.TokenID, IssuedAt: timestamppb.Now()})
+		if err != nil {
+			return err
+		}
+		return outbox.Write(ctx, tx, events.Event{Subject: events.SubjectCredentialsIssued, AggregateID: workspaceID, Sequence: 1, Payload: payload})
+	})
+	return r, err
+}
+
+// ReleaseRedemption gives the token use back and revokes the credentials of
+// a workspace whose creation failed after the redemption. Idempotent.
+func (s *Store) ReleaseRedemption(ctx context.Context, workspaceID string) error {
+	return pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		var tokenID string
+		err := tx.QueryRow(ctx, `UPDATE redemptions SET released_at = now() WHERE workspace_id = $1 AND released_at IS NULL
+			RETURNING token_id`, workspaceID).Scan(&tokenID)
+		if pgdb.IsNoRows(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE registration_tokens SET uses = uses - 1 WHERE id = $1 AND uses > 0`, tokenID); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE client_credentials SET revoked_at = now() WHERE workspace_id = $1 AND revoked_at IS NULL`, workspaceID)
+		return err
+	})
+}
+
+// Credential is a workspace's stored client credential.
+type Credential struct {
+	ClientID    string
+	WorkspaceID string
+	SecretHash  string
+	Scopes      []string
+	Revoked     bool
+}
+
+// Credential returns the credential of clientID.
+func (s *Store) Credential(ctx context.Context, clientID string) (Credential, error) {
+	var c Credential
+	var revokedAt *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT client_id, workspace_id, secret_hash, scopes, revoked_at FROM client_credentials WHERE client_id = $1`,
+		clientID).Scan(&c.ClientID, &c.WorkspaceID, &c.SecretHash, &c.Scopes, &revokedAt)
+	if pgdb.IsNoRows(err) {
+		return c, domain.ErrInvalidCredentials
+	}
+	c.Revoked = revokedAt != nil
+	return c, err
+}
+
+// EnsureAPIKey stores key under id with role, replacing an older secret: the
+// bootstrap admin key of a deployment is configuration, so it may change.
+func (s *Store) EnsureAPIKey(ctx context.Context, id, name, role, key string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO api_keys (id, name, role, secret_hash) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, role = excluded.role, revoked_at = NULL`,
+		id, name, role, domain.Hash(key))
+	return err
+}
+
+// CreateAPIKey stores a new key and returns it with its secret.
+func (s *Store) CreateAPIKey(ctx context.Context, name, role string) (domain.APIKey, string, error) {
+	key := domain.NewSecret(domain.PrefixAPIKey)
+	k := domain.APIKey{ID: domain.NewID("key_"), Name: name, Role: role}
+	if err := s.EnsureAPIKey(ctx, k.ID, name, role, key); err != nil {
+		return k, "", err
+	}
+	return k, key, nil
+}
+
+// APIKeyByHash returns the live key with the given secret hash.
+func (s *Store) APIKeyByHash(ctx context.Context, hash string) (domain.APIKey, error) {
+	var k domain.APIKey
+	err := s.pool.QueryRow(ctx, `SELECT id, name, role FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL`, hash).Scan(&k.ID, &k.Name, &k.Role)
+	if pgdb.IsNoRows(err) {
+		return k, domain.ErrInvalidAPIKey
+	}
+	if err != nil {
+		return k, errors.Join(errors.New("look up API key"), err)
+	}
+	return k, nil
+}
