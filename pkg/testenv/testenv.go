@@ -11,12 +11,21 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats-server/v2/server"
 )
+
+// TB is the part of testing.TB the helpers need, so programs that are not
+// tests (the local stack, the benchmark) can use them too.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+}
 
 // DefaultDatabaseURL is used when DATABASE_URL is unset.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
@@ -31,7 +40,7 @@ func AdminURL() string {
 
 // NewDatabase creates an empty database for t and drops it when t ends. It
 // returns the database's URL.
-func NewDatabase(t testing.TB) string {
+func NewDatabase(t TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -81,7 +90,7 @@ type NATS struct {
 
 // StartNATS starts a NATS server with JetStream on a random loopback port,
 // storing under a temporary folder, and shuts it down when t ends.
-func StartNATS(t testing.TB) *NATS {
+func StartNATS(t TB) *NATS {
 	t.Helper()
 	opts := &server.Options{
 		Host:      "127.0.0.1",
@@ -100,7 +109,7 @@ func StartNATS(t testing.TB) *NATS {
 	return n
 }
 
-func (n *NATS) start(t testing.TB) {
+func (n *NATS) start(t TB) {
 	t.Helper()
 	srv, err := server.NewServer(n.opts)
 	if err != nil {
@@ -123,7 +132,7 @@ func (n *NATS) Stop() {
 }
 
 // Restart starts the server again on the same port with the same store.
-func (n *NATS) Restart(t testing.TB) {
+func (n *NATS) Restart(t TB) {
 	t.Helper()
 	n.Stop()
 	n.start(t)
