@@ -63,6 +63,9 @@ func tokensCreate(ctx context.Context, e *env, args []string) error {
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
+	if *maxUses < 1 {
+		return usageError{"-max-uses must be at least 1"}
+	}
 	c, err := e.api()
 	if err != nil {
 		return err
