@@ -87,14 +87,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	var cons jetstream.Consumer
 	for {
 		var err error
-		cons, err = c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, jetstream.ConsumerConfig{
-			Durable:        c.cfg.Durable,
-			FilterSubjects: c.cfg.Subjects,
-			AckPolicy:      jetstream.AckExplicitPolicy,
-			AckWait:        c.cfg.AckWait,
-			MaxDeliver:     c.cfg.MaxDeliver,
-			DeliverPolicy:  jetstream.DeliverAllPolicy,
-		})
+		cons, err = c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, c.consumerConfig())
 		if err == nil {
 			break
 		}
@@ -119,6 +112,24 @@ func (c *Consumer) Run(ctx context.Context) error {
 	cc.Drain()
 	<-cc.Closed()
 	return nil
+}
+
+func (c *Consumer) consumerConfig() jetstream.ConsumerConfig {
+	cc := jetstream.ConsumerConfig{
+		Durable:       c.cfg.Durable,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.cfg.AckWait,
+		MaxDeliver:    c.cfg.MaxDeliver,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	// One subject goes in the singular field: servers before 2.10 know only
+	// that one.
+	if len(c.cfg.Subjects) == 1 {
+		cc.FilterSubject = c.cfg.Subjects[0]
+	} else {
+		cc.FilterSubjects = c.cfg.Subjects
+	}
+	return cc
 }
 
 func (c *Consumer) process(ctx context.Context, m jetstream.Msg) {

@@ -1,0 +1,70 @@
+// Command signer runs the signer: plans, subscriptions and every license
+// ever issued, signed with the license key.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/cloudlicense/authority/pkg/app"
+	"github.com/cloudlicense/authority/pkg/grpcserver"
+	"github.com/cloudlicense/authority/pkg/keys"
+	registryv1 "github.com/cloudlicense/authority/proto/gen/licensing/registry/v1"
+	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
+	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
+	"github.com/cloudlicense/authority/services/signer/internal/config"
+	"github.com/cloudlicense/authority/services/signer/internal/consumer"
+	"github.com/cloudlicense/authority/services/signer/internal/directory"
+	"github.com/cloudlicense/authority/services/signer/internal/issuance"
+	"github.com/cloudlicense/authority/services/signer/internal/server"
+	"github.com/cloudlicense/authority/services/signer/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := realMain(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "signer:", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context) error {
+	var cfg config.Config
+	if err := app.Load(ctx, &cfg); err != nil {
+		return err
+	}
+	km, err := keys.LoadOrCreateFile(cfg.SigningKeyFile, cfg.GenerateSigningKey)
+	if err != nil {
+		return err
+	}
+	base, err := app.Start(ctx, "signer", cfg.Config, store.Migrations())
+	if err != nil {
+		return err
+	}
+	defer base.Close()
+
+	tc, err := base.Dial(cfg.TokensAddr)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	rc, err := base.Dial(cfg.RegistryAddr)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+
+	st := store.New(base.Pool)
+	iss := issuance.New(st, km, directory.NewRegistry(registryv1.NewRegistryServiceClient(rc)))
+	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), server.Policy)
+	signerv1.RegisterSignerServiceServer(srv.Server, server.New(st, iss, km, base.Log))
+	return base.Run(ctx,
+		base.GRPC(srv, cfg.GRPCAddr),
+		base.Relay().Run,
+		consumer.New(base.JS, base.Pool, iss, base.Log).Run,
+	)
+}

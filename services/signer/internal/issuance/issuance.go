@@ -1,0 +1,173 @@
+// Package issuance decides when a workspace needs a new license and issues
+// it: it coordinates the plan and subscription (store), the document (domain)
+// and the signing key, in one transaction per workspace.
+package issuance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cloudlicense/authority/pkg/keys"
+	"github.com/cloudlicense/authority/pkg/license"
+	"github.com/cloudlicense/authority/services/signer/internal/domain"
+	"github.com/cloudlicense/authority/services/signer/internal/store"
+)
+
+// Registry describes workspaces the signer has not heard of yet (their
+// workspace.registered event may still be on its way). It returns
+// domain.ErrWorkspaceNotFound for a workspace it does not know either.
+type Registry interface {
+	Workspace(ctx context.Context, id string) (domain.Workspace, error)
+}
+
+// Service issues licenses.
+type Service struct {
+	store    *store.Store
+	keys     keys.Manager
+	registry Registry
+	now      func() time.Time
+}
+
+// New returns the service.
+func New(st *store.Store, km keys.Manager, registry Registry) *Service {
+	return &Service{store: st, keys: km, registry: registry, now: time.Now}
+}
+
+// Ensure returns the workspace's current license, issuing one first when it
+// has none, when reported (a site address; "" keeps the binding) differs from
+// the current binding, or when the current one must be renewed (see
+// domain.License.Serves). issued says whether this call issued it.
+func (s *Service) Ensure(ctx context.Context, workspaceID, reported string) (l domain.License, issued bool, err error) {
+	if err := domain.CheckWorkspaceID(workspaceID); err != nil {
+		return l, false, err
+	}
+	addr, err := domain.ParseAddress(reported)
+	if err != nil {
+		return l, false, err
+	}
+	if err := s.learn(ctx, workspaceID); err != nil {
+		return l, false, err
+	}
+	err = s.store.InTx(ctx, func(tx *store.Tx) error {
+		l, issued, err = s.ensure(ctx, tx, workspaceID, addr)
+		return err
+	})
+	return l, issued, err
+}
+
+// learn makes sure the signer knows the workspace, asking the registry when
+// it does not. This happens before the transaction, so no database
+// transaction waits on a remote call.
+func (s *Service) learn(ctx context.Context, workspaceID string) error {
+	_, err := s.store.Workspace(ctx, workspaceID)
+	if !errors.Is(err, domain.ErrWorkspaceNotFound) {
+		return err
+	}
+	w, err := s.registry.Workspace(ctx, workspaceID)
+	if err != nil {
+		return err
+	}
+	w.ID = workspaceID
+	return s.store.SaveWorkspace(ctx, w)
+}
+
+// Registered applies workspace.registered inside the consumer's transaction:
+// it stores the workspace and issues its first license (bound to no address).
+// A redelivery finds that license serving and issues nothing.
+func (s *Service) Registered(ctx context.Context, tx *store.Tx, w domain.Workspace) error {
+	if err := domain.CheckWorkspaceID(w.ID); err != nil {
+		return err
+	}
+	if err := tx.SaveWorkspace(ctx, w); err != nil {
+		return err
+	}
+	_, _, err := s.ensure(ctx, tx, w.ID, "")
+	return err
+}
+
+// ensure is the one issuance path of both the RPC and the consumer. addr is
+// already stripped and checked.
+func (s *Service) ensure(ctx context.Context, tx *store.Tx, workspaceID, addr string) (domain.License, bool, error) {
+	if err := tx.LockWorkspace(ctx, workspaceID); err != nil {
+		return domain.License{}, false, err
+	}
+	// Document times carry milliseconds; the row keeps the same instant.
+	now := s.now().UTC().Truncate(time.Millisecond)
+	ws, err := tx.Workspace(ctx, workspaceID)
+	if err != nil {
+		return domain.License{}, false, err
+	}
+	sub, plan, err := s.subscription(ctx, tx, ws, now)
+	if err != nil {
+		return domain.License{}, false, err
+	}
+	latest, found, err := tx.LatestLicense(ctx, workspaceID)
+	if err != nil {
+		return domain.License{}, false, err
+	}
+	if found && latest.Serves(addr, sub, plan, now) {
+		return latest, false, nil
+	}
+	if addr == "" {
+		addr = sub.Address // a renewal keeps the binding
+	}
+	in := domain.Issue{LicenseID: domain.NewLicenseID(), Sequence: latest.Sequence + 1, Workspace: ws, Subscription: sub, Plan: plan, Address: addr, Now: now}
+	l, err := s.sign(ctx, in)
+	if err != nil {
+		return domain.License{}, false, err
+	}
+	if err := tx.AppendLicense(ctx, l); err != nil {
+		return domain.License{}, false, err
+	}
+	return l, true, nil
+}
+
+// subscription returns the workspace's subscription and its plan, starting
+// it on the workspace's initial plan (or the default plan) when missing.
+func (s *Service) subscription(ctx context.Context, tx *store.Tx, ws domain.Workspace, now time.Time) (domain.Subscription, domain.Plan, error) {
+	sub, found, err := tx.Subscription(ctx, ws.ID)
+	if err != nil {
+		return sub, domain.Plan{}, err
+	}
+	if found {
+		plan, err := tx.Plan(ctx, sub.PlanID)
+		return sub, plan, err
+	}
+	var plan domain.Plan
+	if ws.InitialPlanID != "" {
+		plan, err = tx.Plan(ctx, ws.InitialPlanID)
+	} else {
+		plan, err = tx.DefaultPlan(ctx)
+	}
+	if err != nil {
+		return sub, plan, err
+	}
+	sub = domain.NewSubscription(ws, plan, now)
+	return sub, plan, tx.CreateSubscription(ctx, sub)
+}
+
+// sign builds the document of in and signs it with the active license key.
+func (s *Service) sign(ctx context.Context, in domain.Issue) (domain.License, error) {
+	doc, err := in.Document()
+	if err != nil {
+		return domain.License{}, fmt.Errorf("license %s of workspace %s: %w", in.LicenseID, in.Workspace.ID, err)
+	}
+	until, err := in.ValidUntil()
+	if err != nil {
+		return domain.License{}, err
+	}
+	key, err := s.keys.Active(ctx)
+	if err != nil {
+		return domain.License{}, fmt.Errorf("license signing key: %w", err)
+	}
+	token, err := license.Sign(doc, key)
+	if err != nil {
+		return domain.License{}, fmt.Errorf("sign license %s of workspace %s: %w", in.LicenseID, in.Workspace.ID, err)
+	}
+	return domain.License{
+		ID: in.LicenseID, WorkspaceID: in.Workspace.ID, Sequence: in.Sequence, PlanID: in.Plan.ID, PlanVersion: in.Plan.Version,
+		Address: in.Address, Token: token, KeyID: key.ID, IssuedAt: in.Now, ExpiresAt: &until, Modules: in.Plan.Modules,
+	}, nil
+}

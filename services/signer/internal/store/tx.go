@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cloudlicense/authority/pkg/events"
+	"github.com/cloudlicense/authority/pkg/outbox"
+	"github.com/cloudlicense/authority/pkg/pgdb"
+	eventsv1 "github.com/cloudlicense/authority/proto/gen/licensing/events/v1"
+	"github.com/cloudlicense/authority/services/signer/internal/domain"
+)
+
+// Tx is the signer schema inside one transaction.
+type Tx struct {
+	q pgx.Tx
+}
+
+// WithTx wraps a transaction someone else began (the event consumer's, which
+// also records the message id).
+func WithTx(tx pgx.Tx) *Tx { return &Tx{q: tx} }
+
+// LockWorkspace serialises every license issuance of one workspace until the
+// transaction ends, so sequences have neither gaps nor duplicates.
+func (t *Tx) LockWorkspace(ctx context.Context, workspaceID string) error {
+	_, err := t.q.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgdb.AdvisoryKey("license:"+workspaceID))
+	return err
+}
+
+// Workspace returns what the signer knows of a workspace.
+func (t *Tx) Workspace(ctx context.Context, id string) (domain.Workspace, error) {
+	return workspace(ctx, t.q, id)
+}
+
+// SaveWorkspace stores w unless the workspace is known already.
+func (t *Tx) SaveWorkspace(ctx context.Context, w domain.Workspace) error {
+	return saveWorkspace(ctx, t.q, w)
+}
+
+// Plan returns one plan.
+func (t *Tx) Plan(ctx context.Context, id string) (domain.Plan, error) { return plan(ctx, t.q, id) }
+
+// DefaultPlan returns the plan of workspaces whose registration named none.
+func (t *Tx) DefaultPlan(ctx context.Context) (domain.Plan, error) { return defaultPlan(ctx, t.q) }
+
+// Subscription returns the workspace's subscription; found is false when it
+// has none yet.
+func (t *Tx) Subscription(ctx context.Context, workspaceID string) (sub domain.Subscription, found bool, err error) {
+	err = t.q.QueryRow(ctx, `SELECT workspace_id, plan_id, plan_version, seats, status, period_start, period_end, address
+		FROM subscriptions WHERE workspace_id = $1`, workspaceID).
+		Scan(&sub.WorkspaceID, &sub.PlanID, &sub.PlanVersion, &sub.Seats, &sub.Status, &sub.PeriodStart, &sub.PeriodEnd, &sub.Address)
+	if pgdb.IsNoRows(err) {
+		return sub, false, nil
+	}
+	return sub, err == nil, err
+}
+
+// CreateSubscription stores a new subscription.
+func (t *Tx) CreateSubscription(ctx context.Context, s domain.Subscription) error {
+	_, err := t.q.Exec(ctx, `INSERT INTO subscriptions (workspace_id, plan_id, plan_version, seats, status, period_start, period_end, address)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		s.WorkspaceID, s.PlanID, s.PlanVersion, s.Seats, s.Status, s.PeriodStart, s.PeriodEnd, s.Address)
+	return err
+}
+
+// LatestLicense returns the workspace's newest license; found is false when
+// it has none.
+func (t *Tx) LatestLicense(ctx context.Context, workspaceID string) (l domain.License, found bool, err error) {
+	l, err = scanLicense(t.q.QueryRow(ctx, `SELECT `+licenseColumns+` FROM licenses
+		WHERE workspace_id = $1 ORDER BY sequence DESC LIMIT 1`, workspaceID))
+	if pgdb.IsNoRows(err) {
+		return l, false, nil
+	}
+	return l, err == nil, err
+}
+
+// AppendLicense records an issued license: the row, the subscription's new
+// binding, and the license.issued event, which only ever travel together.
+func (t *Tx) AppendLicense(ctx context.Context, l domain.License) error {
+	if l.Modules == nil {
+		l.Modules = []string{}
+	}
+	if _, err := t.q.Exec(ctx, `INSERT INTO licenses (`+licenseColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		l.ID, l.WorkspaceID, l.Sequence, l.PlanID, l.PlanVersion, l.Address, l.Token, l.KeyID, l.IssuedAt, l.ExpiresAt, l.Modules); err != nil {
+		return fmt.Errorf("insert license: %w", err)
+	}
+	if _, err := t.q.Exec(ctx, `UPDATE subscriptions SET address = $2, updated_at = now() WHERE workspace_id = $1 AND address <> $2`,
+		l.WorkspaceID, l.Address); err != nil {
+		return fmt.Errorf("update subscription address: %w", err)
+	}
+	payload, err := proto.Marshal(&eventsv1.LicenseIssued{
+		LicenseId: l.ID, WorkspaceId: l.WorkspaceID, Sequence: l.Sequence, PlanId: l.PlanID, PlanVersion: int32(l.PlanVersion),
+		Address: l.Address, Token: l.Token, Kid: l.KeyID, IssuedAt: timestamppb.New(l.IssuedAt),
+	})
+	if err != nil {
+		return err
+	}
+	return outbox.Write(ctx, t.q, events.Event{Subject: events.SubjectLicenseIssued, AggregateID: l.WorkspaceID, Sequence: l.Sequence, Payload: payload})
+}
