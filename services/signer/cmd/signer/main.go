@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -42,6 +43,9 @@ func realMain(ctx context.Context) error {
 		return err
 	}
 	base, err := app.Start(ctx, "signer", cfg.Config, store.Migrations())
+	if errors.Is(err, app.ErrMigrateOnly) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
