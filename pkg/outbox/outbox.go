@@ -23,24 +23,39 @@ func Migrations() fs.FS {
 	return sub
 }
 
-// notifyPrefix + schema is the Postgres channel on which a commit wakes the
-// relay of that schema (services share one database).
-const notifyPrefix = "outbox_"
-
-// Write records e in tx. The relay publishes it once tx commits; a NOTIFY in
-// the same transaction wakes the relay without polling delay.
+// Write records e in tx. The relay publishes it once tx commits.
+//
+// There is deliberately no NOTIFY here: Postgres serialises the commits of
+// all transactions that notify under one database-wide lock, which would
+// queue every service's writes behind each other. The relay polls instead.
 func Write(ctx context.Context, tx pgdb.Querier, e events.Event) error {
-	headers, err := json.Marshal(e.Headers(ctx))
+	r, err := NewRow(ctx, e)
 	if err != nil {
-		return fmt.Errorf("outbox: headers: %w", err)
+		return err
 	}
-	if _, err := tx.Exec(ctx,
-		`INSERT INTO outbox (subject, payload, headers) VALUES ($1, $2, $3)`,
-		e.Subject, e.Payload, headers); err != nil {
+	if _, err := tx.Exec(ctx, Insert+` VALUES ($1, $2, $3)`, r.Subject, r.Payload, r.Headers); err != nil {
 		return fmt.Errorf("outbox: write %s: %w", e.Subject, err)
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1 || current_schema(), '')`, notifyPrefix); err != nil {
-		return fmt.Errorf("outbox: notify: %w", err)
-	}
 	return nil
+}
+
+// Insert starts the statement that adds outbox rows, for a hot path that
+// writes its row inside a larger statement (... SELECT $n, $m, $k WHERE ...)
+// instead of calling Write.
+const Insert = `INSERT INTO outbox (subject, payload, headers)`
+
+// Row is the values of one outbox row, in Insert's column order.
+type Row struct {
+	Subject string
+	Payload []byte
+	Headers []byte
+}
+
+// NewRow returns the row for e, with the trace context of ctx.
+func NewRow(ctx context.Context, e events.Event) (Row, error) {
+	headers, err := json.Marshal(e.Headers(ctx))
+	if err != nil {
+		return Row{}, fmt.Errorf("outbox: headers: %w", err)
+	}
+	return Row{Subject: e.Subject, Payload: e.Payload, Headers: headers}, nil
 }

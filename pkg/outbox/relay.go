@@ -30,6 +30,10 @@ type Relay struct {
 	batch     int
 	retention time.Duration
 
+	// PollInterval is how long an idle relay waits before looking again:
+	// the most an event waits in the outbox after its commit.
+	PollInterval time.Duration
+
 	published metric.Int64Counter
 	pending   metric.Int64Gauge
 }
@@ -39,15 +43,13 @@ func NewRelay(pool *pgxpool.Pool, schema string, js jetstream.JetStream, log *sl
 	meter := otel.Meter("github.com/cloudlicense/authority/pkg/outbox")
 	published, _ := meter.Int64Counter("licensing_outbox_published_total", metric.WithDescription("Outbox rows published to JetStream"))
 	pending, _ := meter.Int64Gauge("licensing_outbox_pending", metric.WithDescription("Outbox rows not yet published after the last relay pass"))
-	return &Relay{pool: pool, schema: schema, js: js, log: log, batch: 256, retention: time.Hour, published: published, pending: pending}
+	return &Relay{pool: pool, schema: schema, js: js, log: log, batch: 256, retention: time.Hour, PollInterval: 25 * time.Millisecond, published: published, pending: pending}
 }
 
-// Run relays until ctx ends. Between passes it waits for a NOTIFY from a
-// committing writer, or at most a second, so a missed notification (a
-// reconnect) delays an event by a second at worst.
+// Run relays until ctx ends. While a pass finds rows it goes straight on;
+// when idle it polls every PollInterval (an index-only look at the partial
+// index of unpublished rows, cheap enough to do often).
 func (r *Relay) Run(ctx context.Context) error {
-	wake := make(chan struct{}, 1)
-	go r.listen(ctx, wake)
 	cleanup := time.NewTicker(time.Minute)
 	defer cleanup.Stop()
 	failures := 0
@@ -59,7 +61,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		case err != nil:
 			failures++
 			delay := min(50*time.Millisecond<<min(failures, 6), 3*time.Second)
-			r.log.WarnContext(ctx, "outbox relay pass failed; retrying", "error", err, "retry_in", delay)
+			r.log.WarnContext(ctx, "outbox relay pass failed; retrying", "schema", r.schema, "error", err, "retry_in", delay)
 			if !sleep(ctx, delay) {
 				return nil
 			}
@@ -72,8 +74,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-wake:
-		case <-time.After(time.Second):
+		case <-time.After(r.PollInterval):
 		case <-cleanup.C:
 			r.cleanup(ctx)
 		}
@@ -158,43 +159,6 @@ func (r *Relay) publish(ctx context.Context, batch []row) ([]int64, error) {
 		}
 	}
 	return ids, nil
-}
-
-// listen forwards NOTIFYs on the outbox channel to wake, reconnecting after
-// database outages.
-func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
-	for ctx.Err() == nil {
-		err := r.listenOnce(ctx, wake)
-		if ctx.Err() != nil {
-			return
-		}
-		r.log.DebugContext(ctx, "outbox listen ended; reconnecting", "error", err)
-		if !sleep(ctx, time.Second) {
-			return
-		}
-	}
-}
-
-func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) error {
-	conn, err := r.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	// A LISTENing connection must not go back to the pool.
-	pc := conn.Hijack()
-	defer pc.Close(context.WithoutCancel(ctx)) //nolint:errcheck
-	if _, err := pc.Exec(ctx, "LISTEN "+pgx.Identifier{notifyPrefix + r.schema}.Sanitize()); err != nil {
-		return err
-	}
-	for {
-		if _, err := pc.WaitForNotification(ctx); err != nil {
-			return err
-		}
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	}
 }
 
 func (r *Relay) cleanup(ctx context.Context) {

@@ -1,0 +1,68 @@
+// Command sync runs the sync service: each workspace's sync view, the usage
+// reports workspaces send, and the license updates they receive.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/cloudlicense/authority/pkg/app"
+	"github.com/cloudlicense/authority/pkg/grpcserver"
+	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
+	syncv1 "github.com/cloudlicense/authority/proto/gen/licensing/sync/v1"
+	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
+	"github.com/cloudlicense/authority/services/sync/internal/config"
+	"github.com/cloudlicense/authority/services/sync/internal/consumer"
+	"github.com/cloudlicense/authority/services/sync/internal/server"
+	"github.com/cloudlicense/authority/services/sync/internal/signer"
+	"github.com/cloudlicense/authority/services/sync/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := realMain(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "sync:", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context) error {
+	var cfg config.Config
+	if err := app.Load(ctx, &cfg); err != nil {
+		return err
+	}
+	base, err := app.Start(ctx, "sync", cfg.Config, store.Migrations())
+	if errors.Is(err, app.ErrMigrateOnly) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer base.Close()
+
+	tc, err := base.Dial(cfg.TokensAddr)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	sc, err := base.Dial(cfg.SignerAddr)
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+
+	st := store.New(base.Pool)
+	licenses := signer.New(signerv1.NewSignerServiceClient(sc), base.Log)
+	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), server.Policy)
+	syncv1.RegisterSyncServiceServer(srv.Server, server.New(st, licenses, base.Log))
+	return base.Run(ctx,
+		base.GRPC(srv, cfg.GRPCAddr),
+		base.Relay().Run,
+		consumer.New(base.JS, base.Pool, st, base.Log).Run,
+	)
+}

@@ -1,0 +1,53 @@
+package store
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cloudlicense/authority/pkg/pgdb"
+	"github.com/cloudlicense/authority/services/sync/internal/domain"
+)
+
+const viewColumns = `workspace_id, revision, license_sequence, license, license_address, remove_license, updated_at, last_synced_at`
+
+func scanView(row pgx.Row) (domain.View, error) {
+	var v domain.View
+	err := row.Scan(&v.WorkspaceID, &v.Revision, &v.LicenseSequence, &v.License, &v.LicenseAddress, &v.RemoveLicense, &v.UpdatedAt, &v.LastSyncedAt)
+	if pgdb.IsNoRows(err) {
+		return v, domain.ErrWorkspaceNotFound
+	}
+	return v, err
+}
+
+// View returns a workspace's view.
+func (s *Store) View(ctx context.Context, workspaceID string) (domain.View, error) {
+	return scanView(s.pool.QueryRow(ctx, `SELECT `+viewColumns+` FROM views WHERE workspace_id = $1`, workspaceID))
+}
+
+const applyLicense = `INSERT INTO views (workspace_id, revision, license_sequence, license, license_address)
+	VALUES ($1, nextval('view_revision'), $2, $3, $4)
+	ON CONFLICT (workspace_id) DO UPDATE SET
+		revision = nextval('view_revision'), license_sequence = EXCLUDED.license_sequence,
+		license = EXCLUDED.license, license_address = EXCLUDED.license_address, updated_at = now()
+	WHERE views.license_sequence < EXCLUDED.license_sequence`
+
+// ApplyLicense puts lic in the workspace's view unless the view already holds
+// that license or a later one, and reports whether it changed the view. The
+// update takes its revision only after it holds the row lock, so two writers
+// of one workspace can never leave the older revision on top.
+func (s *Store) ApplyLicense(ctx context.Context, q pgdb.Querier, workspaceID string, lic domain.License) (bool, error) {
+	tag, err := q.Exec(ctx, applyLicense, workspaceID, lic.Sequence, lic.Token, lic.Address)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// ApplyLicenseView applies lic (see ApplyLicense) and returns the view as it
+// stands afterwards, with lic or a later license.
+func (s *Store) ApplyLicenseView(ctx context.Context, workspaceID string, lic domain.License) (domain.View, error) {
+	return scanView(s.pool.QueryRow(ctx, `WITH a AS (`+applyLicense+` RETURNING `+viewColumns+`)
+		SELECT `+viewColumns+` FROM a UNION ALL SELECT `+viewColumns+` FROM views WHERE workspace_id = $1 AND NOT EXISTS (SELECT 1 FROM a)`,
+		workspaceID, lic.Sequence, lic.Token, lic.Address))
+}
