@@ -23,6 +23,7 @@ type options struct {
 	duration   time.Duration
 	workers    int
 	workspaces int
+	tokens     int
 	serve      string
 	addr       string
 }
@@ -32,6 +33,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 8*time.Second, "how long each figure is measured")
 	flag.IntVar(&o.workers, "workers", 64, "concurrent clients")
 	flag.IntVar(&o.workspaces, "workspaces", 256, "workspaces syncing in the sync figure")
+	flag.IntVar(&o.tokens, "tokens", 8, "registration tokens the registering clients share")
 	flag.StringVar(&o.serve, "serve", "", "internal: run a baseline server (noop-http or noop-grpc) on -addr")
 	flag.StringVar(&o.addr, "addr", "", "internal: address of the baseline server")
 	flag.Parse()

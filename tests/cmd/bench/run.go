@@ -95,9 +95,16 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	tok, err := admin.Tokens.CreateRegistrationToken(ctx, &tokensv1.CreateRegistrationTokenRequest{CustomerId: cust.GetCustomer().GetId(), MaxUses: 100000, TtlSeconds: 86400})
-	if err != nil {
-		return err
+	// Each client registers with a multi-use token of its own share of the
+	// -tokens tokens (an operator rolling out a fleet uses one token for
+	// many workspaces).
+	secrets := make([]string, max(o.tokens, 1))
+	for i := range secrets {
+		tok, err := admin.Tokens.CreateRegistrationToken(ctx, &tokensv1.CreateRegistrationTokenRequest{CustomerId: cust.GetCustomer().GetId(), MaxUses: 100000, TtlSeconds: 86400})
+		if err != nil {
+			return err
+		}
+		secrets[i] = tok.GetSecret()
 	}
 
 	ws := workspace.New(s.GatewayURL)
@@ -105,7 +112,7 @@ func run(ctx context.Context, o options) error {
 	var registered atomic.Int64
 	creds := make([][]workspace.Credentials, o.workers)
 	reg := load.Run(ctx, "registration", o.workers, o.duration, func(ctx context.Context, w, _ int) error {
-		c, err := ws.Register(ctx, tok.GetSecret(), "bench@bench.test", "bench")
+		c, err := ws.Register(ctx, secrets[w%len(secrets)], "bench@bench.test", "bench")
 		if err == nil {
 			creds[w] = append(creds[w], c)
 			registered.Add(1)

@@ -70,32 +70,29 @@ func (s *Store) RevokeRegistrationToken(ctx context.Context, id string) (domain.
 
 // Redeem takes one use of the token whose secret is given, for workspaceID,
 // and issues the workspace's client credentials, all in one transaction with
-// the credentials.issued event. The conditional UPDATE serialises racing
-// redemptions of the last use: the loser re-reads the row after the winner
-// commits and finds it used up.
+// the credentials.issued event.
+//
+// The use is taken last, by a conditional UPDATE: racing redemptions of the
+// last use serialise on the token's row, and the loser re-reads it after the
+// winner commits and finds it used up. Taking the row lock last keeps it for
+// as short as possible (the commit), so a multi-use token that many
+// workspaces redeem at once (an operator rolling out a fleet) does not make
+// them queue behind each other's whole transactions.
 func (s *Store) Redeem(ctx context.Context, secret, workspaceID, clientName string, redirectURIs []string) (domain.Redemption, error) {
 	var r domain.Redemption
+	hash := domain.Hash(secret)
 	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		hash := domain.Hash(secret)
-		err := tx.QueryRow(ctx, `UPDATE registration_tokens SET uses = uses + 1
-			WHERE secret_hash = $1 AND revoked_at IS NULL AND expires_at > now() AND uses < max_uses
-			RETURNING id, customer_id, plan_id`, hash).Scan(&r.TokenID, &r.CustomerID, &r.PlanID)
+		t, err := scanToken(tx.QueryRow(ctx, `SELECT `+tokenColumns+` FROM registration_tokens WHERE secret_hash = $1`, hash))
 		if pgdb.IsNoRows(err) {
-			t, err := scanToken(tx.QueryRow(ctx, `SELECT `+tokenColumns+` FROM registration_tokens WHERE secret_hash = $1`, hash))
-			if pgdb.IsNoRows(err) {
-				return domain.ErrTokenUnknown
-			}
-			if err != nil {
-				return err
-			}
-			if why := t.Why(time.Now()); why != nil {
-				return why
-			}
-			return domain.ErrTokenUsedUp
+			return domain.ErrTokenUnknown
 		}
 		if err != nil {
 			return err
 		}
+		if why := t.Why(time.Now()); why != nil {
+			return why
+		}
+		r.TokenID, r.CustomerID, r.PlanID = t.ID, t.CustomerID, t.PlanID
 		if _, err := tx.Exec(ctx, `INSERT INTO redemptions (workspace_id, token_id) VALUES ($1, $2)`, workspaceID, r.TokenID); err != nil {
 			if pgdb.IsUniqueViolation(err) {
 				return domain.ErrAlreadyRedeemed
@@ -115,7 +112,27 @@ func (s *Store) Redeem(ctx context.Context, secret, workspaceID, clientName stri
 		if err != nil {
 			return err
 		}
-		return outbox.Write(ctx, tx, events.Event{Subject: events.SubjectCredentialsIssued, AggregateID: workspaceID, Sequence: 1, Payload: payload})
+		if err := outbox.Write(ctx, tx, events.Event{Subject: events.SubjectCredentialsIssued, AggregateID: workspaceID, Sequence: 1, Payload: payload}); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE registration_tokens SET uses = uses + 1
+			WHERE id = $1 AND revoked_at IS NULL AND expires_at > now() AND uses < max_uses`, r.TokenID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			// Changed since the first read: used up by a racing redemption,
+			// or revoked or expired meanwhile.
+			t, err := scanToken(tx.QueryRow(ctx, `SELECT `+tokenColumns+` FROM registration_tokens WHERE id = $1`, r.TokenID))
+			if err != nil {
+				return err
+			}
+			if why := t.Why(time.Now()); why != nil {
+				return why
+			}
+			return domain.ErrTokenUsedUp
+		}
+		return nil
 	})
 	return r, err
 }
