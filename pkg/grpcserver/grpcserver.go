@@ -101,6 +101,9 @@ func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
 func Dial(target, apiKey string) (*grpc.ClientConn, error) {
 	conn, err := grpc.NewClient(target,
 		grpc.WithTransportCredentials(insecureCreds()),
+		// Spread calls over every address the name resolves to (with a
+		// headless Service and a dns:/// target, every replica).
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}]}`),
 		grpc.WithPerRPCCredentials(authn.APIKey(apiKey)),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, PermitWithoutStream: true}),

@@ -1,0 +1,3 @@
+module github.com/cloudlicense/authority/deploy/docker/healthcheck
+
+go 1.26.0
