@@ -12,6 +12,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -58,12 +61,46 @@ type Config struct {
 var ErrMigrateOnly = errors.New("migrated; MIGRATE_ONLY is set")
 
 // Load fills cfg (a struct embedding Config or any envconfig struct) from the
-// environment, with an error naming every missing or malformed variable.
+// environment. A missing variable is reported with every other missing one,
+// so a deployment is fixed in one pass; a malformed one names itself.
 func Load(ctx context.Context, cfg any) error {
+	if missing := missingRequired(reflect.TypeOf(cfg)); len(missing) > 0 {
+		return fmt.Errorf("configuration: missing required environment variables: %s", strings.Join(missing, ", "))
+	}
 	if err := envconfig.Process(ctx, cfg); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	return nil
+}
+
+// missingRequired lists the variables tagged `env:"NAME, required"` in t (and
+// the structs it embeds) that are unset or empty.
+func missingRequired(t reflect.Type) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var missing []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, ok := f.Tag.Lookup("env")
+		if !ok {
+			if f.Type.Kind() == reflect.Struct {
+				missing = append(missing, missingRequired(f.Type)...)
+			}
+			continue
+		}
+		parts := strings.Split(tag, ",")
+		name := strings.TrimSpace(parts[0])
+		for _, opt := range parts[1:] {
+			if strings.TrimSpace(opt) == "required" && os.Getenv(name) == "" {
+				missing = append(missing, name)
+			}
+		}
+	}
+	return missing
 }
 
 // Base holds the shared dependencies of a running service.

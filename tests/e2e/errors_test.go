@@ -30,7 +30,7 @@ func counts(t *testing.T, sys *system) (workspaces, uses int) {
 	return workspaces, uses
 }
 
-func exec(t *testing.T, sys *system, sql string, args ...any) {
+func execSQL(t *testing.T, sys *system, sql string, args ...any) {
 	t.Helper()
 	conn, err := pgx.Connect(t.Context(), sys.DatabaseURL)
 	if err != nil {
@@ -70,9 +70,9 @@ func TestRegistrationTokenErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	expired := createToken(t, sys, customer, "", 1)
-	exec(t, sys, `UPDATE tokens.registration_tokens SET expires_at = now() - interval '1 second' WHERE secret_hash = encode(sha256($1::bytea), 'hex')`, expired)
+	execSQL(t, sys, `UPDATE tokens.registration_tokens SET expires_at = now() - interval '1 second' WHERE secret_hash = encode(sha256($1::bytea), 'hex')`, expired)
 	revoked := createToken(t, sys, customer, "", 1)
-	exec(t, sys, `UPDATE tokens.registration_tokens SET revoked_at = now() WHERE secret_hash = encode(sha256($1::bytea), 'hex')`, revoked)
+	execSQL(t, sys, `UPDATE tokens.registration_tokens SET revoked_at = now() WHERE secret_hash = encode(sha256($1::bytea), 'hex')`, revoked)
 
 	beforeWS, beforeUses := counts(t, sys)
 	for _, tc := range []struct {

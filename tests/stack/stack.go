@@ -141,24 +141,22 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	for _, name := range append([]string{"licensectl"}, Services...) {
 		s.bins[name] = filepath.Join(binDir, name)
 	}
-	for _, name := range Services {
+	// Every port is picked while the others are still held, so no two
+	// services are handed the same one.
+	ports, err := freePorts(2 * len(Services))
+	if err != nil {
+		return nil, err
+	}
+	for i, name := range Services {
 		port := opts.GRPCPorts[name]
 		if name == "gateway" {
 			port = opts.GatewayPort
 		}
 		if port == 0 {
-			p, err := freePort()
-			if err != nil {
-				return nil, err
-			}
-			port = p
+			port = ports[2*i]
 		}
 		s.Addrs[name] = fmt.Sprintf("127.0.0.1:%d", port)
-		mp, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		s.MetricsURL[name] = fmt.Sprintf("http://127.0.0.1:%d/metrics", mp)
+		s.MetricsURL[name] = fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[2*i+1])
 	}
 	s.GatewayURL = "http://" + s.Addrs["gateway"]
 	for _, name := range Services {
@@ -361,13 +359,18 @@ func (s *Stack) Licensectl(ctx context.Context, stdin string, args ...string) (s
 	return out.String(), errb.String(), err
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// freePorts returns n distinct free loopback ports.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
 }
 
 func randomKey() string {
