@@ -280,4 +280,3 @@ func freshDatabase(ctx context.Context) (string, func(), error) {
 	}
 	return u.String(), drop, nil
 }
-
