@@ -86,6 +86,10 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer s.Stop()
+	rss, err := idleMemory(s)
+	if err != nil {
+		return err
+	}
 	admin, err := s.Client(s.AdminKey)
 	if err != nil {
 		return err
@@ -158,6 +162,7 @@ func run(ctx context.Context, o options) error {
 	results = append(results, figure{res: syncRes, baseline: &noopHTTP})
 
 	report(os.Stdout, o, results)
+	reportMemory(os.Stdout, rss)
 	return nil
 }
 
