@@ -51,8 +51,10 @@ require (
 	google.golang.org/genproto/googleapis/api v0.0.0-20260928230214-8a89bd6388cc // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc
 	google.golang.org/grpc v1.85.0
-	google.golang.org/protobuf v1.36.12 // indirect
+	google.golang.org/protobuf v1.36.12
 )
+
+require github.com/cloudlicense/authority/proto v0.0.0-00010101000000-000000000000
 
 require github.com/jackc/puddle/v2 v2.2.3 // indirect
 

@@ -36,8 +36,10 @@ type Client struct {
 	Registry registryv1.RegistryServiceClient
 	Tokens   tokensv1.TokenServiceClient
 	Signer   signerv1.SignerServiceClient
-	Sync     syncv1.SyncServiceClient
-	conns    []*grpc.ClientConn
+	// Subscriptions is served by the signer process.
+	Subscriptions signerv1.SubscriptionServiceClient
+	Sync          syncv1.SyncServiceClient
+	conns         []*grpc.ClientConn
 }
 
 // New connects (lazily: nothing is dialled until the first call).
@@ -57,6 +59,7 @@ func New(cfg Config) (*Client, error) {
 	c.Registry = registryv1.NewRegistryServiceClient(c.conns[0])
 	c.Tokens = tokensv1.NewTokenServiceClient(c.conns[1])
 	c.Signer = signerv1.NewSignerServiceClient(c.conns[2])
+	c.Subscriptions = signerv1.NewSubscriptionServiceClient(c.conns[2])
 	c.Sync = syncv1.NewSyncServiceClient(c.conns[3])
 	return c, nil
 }

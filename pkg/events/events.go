@@ -24,6 +24,13 @@ const (
 	SubjectWorkspaceSynced     = "licensing.workspace.synced.v1"
 	SubjectCredentialsIssued   = "licensing.credentials.issued.v1"
 	SubjectLicenseIssued       = "licensing.license.issued.v1"
+	// SubjectLicenseWithdrawn tells consumers a workspace must drop its
+	// license (a suspension); it takes the workspace's next license sequence.
+	SubjectLicenseWithdrawn = "licensing.license.withdrawn.v1"
+	// SubjectLicenseAll matches every license event, for a consumer that
+	// must see them in one ordered stream (one filter subject also works on
+	// servers before 2.10).
+	SubjectLicenseAll = "licensing.license.>"
 )
 
 // Headers carried by every event besides the W3C trace context.
@@ -104,7 +111,10 @@ type Event struct {
 	Subject     string
 	AggregateID string
 	// Sequence is the aggregate's own event counter, so consumers can apply in
-	// order and spot gaps.
+	// order and spot gaps. An aggregate is named by the subject's aggregate
+	// segment and AggregateID together: licensing.credentials.* and
+	// licensing.workspace.* about one workspace are two aggregates with
+	// sequences of their own.
 	Sequence int64
 	Payload  []byte
 }

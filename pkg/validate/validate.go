@@ -47,6 +47,12 @@ func Fields(err error) []*FieldError {
 			}
 			return
 		}
+		// Follow a single wrap ourselves: errors.As would stop at the first
+		// FieldError of a wrapped join and lose the others.
+		if w, ok := e.(interface{ Unwrap() error }); ok {
+			walk(w.Unwrap())
+			return
+		}
 		if errors.As(e, &fe) {
 			out = append(out, fe)
 		}

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 
 	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
@@ -10,6 +12,11 @@ import (
 // grant, form encoded.
 func (a *API) accessToken(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, protocolError{http.StatusRequestEntityTooLarge, "invalid_request", fmt.Sprintf("body larger than %d bytes", tooBig.Limit)})
+			return
+		}
 		writeError(w, badRequest("invalid_request", "the body must be application/x-www-form-urlencoded"))
 		return
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,12 @@ func decodeJSON(r *http.Request, v any) ([]byte, *protocolError) {
 			return nil, &e
 		}
 		e := badRequest("invalid_request", "cannot read the body")
+		return nil, &e
+	}
+	// json.Unmarshal accepts a bare null into a struct as "nothing to set";
+	// the protocol wants an object, so null is refused like any other shape.
+	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+		e := badRequest("invalid_request", "the body is not a JSON object")
 		return nil, &e
 	}
 	if err := json.Unmarshal(body, v); err != nil {

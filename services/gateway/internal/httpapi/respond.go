@@ -43,6 +43,10 @@ func fromRPC(log *slog.Logger, r *http.Request, err error) protocolError {
 	switch {
 	case strings.HasPrefix(reason, "REGISTRATION_TOKEN_"):
 		return protocolError{http.StatusUnauthorized, "invalid_registration_token", tokenDescriptions[reason]}
+	case reason == "CUSTOMER_NOT_FOUND":
+		// The token names a customer that no longer exists: for the
+		// workspace, the token is simply no good.
+		return protocolError{http.StatusUnauthorized, "invalid_registration_token", "the registration token's customer no longer exists"}
 	case reason == "INVALID_CLIENT_CREDENTIALS":
 		return protocolError{http.StatusUnauthorized, "oauth_invalid_client_credentials", "the client credentials are invalid or revoked"}
 	case reason == "INVALID_SCOPE":

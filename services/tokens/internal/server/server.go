@@ -61,12 +61,15 @@ func New(st *store.Store, km keys.Manager, dir Directory, accessTTL time.Duratio
 
 // CreateRegistrationToken implements the RPC.
 func (s *Server) CreateRegistrationToken(ctx context.Context, req *tokensv1.CreateRegistrationTokenRequest) (*tokensv1.CreateRegistrationTokenResponse, error) {
-	maxUses, ttl := req.GetMaxUses(), time.Duration(req.GetTtlSeconds())*time.Second
+	maxUses, ttlSeconds := req.GetMaxUses(), req.GetTtlSeconds()
 	if maxUses == 0 {
 		maxUses = 1
 	}
-	if ttl == 0 {
-		ttl = domain.DefaultTokenTTL
+	// Bound the seconds before converting: a huge ttl_seconds would overflow
+	// time.Duration into the valid range (or to zero, the default).
+	ttl := domain.DefaultTokenTTL
+	if ttlSeconds != 0 {
+		ttl = time.Duration(min(max(ttlSeconds, -1), int64(domain.MaxTokenTTL/time.Second)+1)) * time.Second
 	}
 	var bad []rpcerr.FieldViolation
 	if strings.TrimSpace(req.GetCustomerId()) == "" {

@@ -40,9 +40,10 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 const tokenColumns = `id, customer_id, plan_id, max_uses, uses, expires_at, created_at, revoked_at`
 
-func scanToken(row pgx.Row) (domain.RegistrationToken, error) {
+// scanToken scans tokenColumns and then any extra columns into extra.
+func scanToken(row pgx.Row, extra ...any) (domain.RegistrationToken, error) {
 	var t domain.RegistrationToken
-	err := row.Scan(&t.ID, &t.CustomerID, &t.PlanID, &t.MaxUses, &t.Uses, &t.ExpiresAt, &t.CreatedAt, &t.RevokedAt)
+	err := row.Scan(append([]any{&t.ID, &t.CustomerID, &t.PlanID, &t.MaxUses, &t.Uses, &t.ExpiresAt, &t.CreatedAt, &t.RevokedAt}, extra...)...)
 	return t, err
 }
 
@@ -82,14 +83,17 @@ func (s *Store) Redeem(ctx context.Context, secret, workspaceID, clientName stri
 	var r domain.Redemption
 	hash := domain.Hash(secret)
 	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		t, err := scanToken(tx.QueryRow(ctx, `SELECT `+tokenColumns+` FROM registration_tokens WHERE secret_hash = $1`, hash))
+		// The database's clock decides expiry, here as in the UPDATE below,
+		// so a skewed application clock cannot tell the two apart.
+		var now time.Time
+		t, err := scanToken(tx.QueryRow(ctx, `SELECT `+tokenColumns+`, now() FROM registration_tokens WHERE secret_hash = $1`, hash), &now)
 		if pgdb.IsNoRows(err) {
 			return domain.ErrTokenUnknown
 		}
 		if err != nil {
 			return err
 		}
-		if why := t.Why(time.Now()); why != nil {
+		if why := t.Why(now); why != nil {
 			return why
 		}
 		r.TokenID, r.CustomerID, r.PlanID = t.ID, t.CustomerID, t.PlanID
@@ -123,11 +127,11 @@ func (s *Store) Redeem(ctx context.Context, secret, workspaceID, clientName stri
 		if tag.RowsAffected() == 0 {
 			// Changed since the first read: used up by a racing redemption,
 			// or revoked or expired meanwhile.
-			t, err := scanToken(tx.QueryRow(ctx, `SELECT `+tokenColumns+` FROM registration_tokens WHERE id = $1`, r.TokenID))
+			t, err := scanToken(tx.QueryRow(ctx, `SELECT `+tokenColumns+`, now() FROM registration_tokens WHERE id = $1`, r.TokenID), &now)
 			if err != nil {
 				return err
 			}
-			if why := t.Why(time.Now()); why != nil {
+			if why := t.Why(now); why != nil {
 				return why
 			}
 			return domain.ErrTokenUsedUp
