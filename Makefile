@@ -48,6 +48,10 @@ bench: ## Benchmarks of the whole system, each figure beside a baseline from the
 	@db="$(ENSURE_DB)"; $(MAKE) $(TOOLS)/nats-server; \
 	  DATABASE_URL="$$db" NATS_SERVER_BIN="$(TOOLS)/nats-server" go run ./tests/cmd/bench $(BENCH_FLAGS)
 
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 30s); make test replays the corpora
+	@scripts/fuzz.sh
+
 .PHONY: build
 build: ## Build the services and licensectl into bin/
 	@go build -o bin/ ./cmd/licensectl $(foreach s,registry tokens signer sync gateway,./services/$(s)/cmd/$(s))
