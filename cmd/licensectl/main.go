@@ -33,18 +33,44 @@ type command struct {
 
 // commands maps "group verb" (or a bare verb) to its command.
 var commands = map[string]command{
-	"customers create": {"create a customer (organization)", customersCreate},
-	"customers get":    {"show a customer", customersGet},
-	"tokens create":    {"create a registration token for a customer, optionally bound to a plan", tokensCreate},
-	"tokens revoke":    {"revoke a registration token", tokensRevoke},
-	"apikeys create":   {"create an internal API key with a role", apikeysCreate},
-	"workspaces get":   {"show a workspace", workspacesGet},
-	"workspaces list":  {"list workspaces, optionally of one customer", workspacesList},
-	"plans list":       {"list plans", plansList},
-	"licenses list":    {"list a workspace's licenses, newest first", licensesList},
-	"sync get":         {"show a workspace's sync view", syncGet},
-	"keys public":      {"print the license public key (PEM, or the PUBLIC_LICENSE_KEY_V2 value with -v2)", keysPublic},
-	"license verify":   {"verify a license file offline with the public key alone", licenseVerify},
+	"customers create":       {"create a customer (organization)", customersCreate},
+	"customers get":          {"show a customer", customersGet},
+	"tokens create":          {"create a registration token for a customer, optionally bound to a plan", tokensCreate},
+	"tokens revoke":          {"revoke a registration token", tokensRevoke},
+	"apikeys create":         {"create an internal API key with a role", apikeysCreate},
+	"workspaces get":         {"show a workspace", workspacesGet},
+	"workspaces list":        {"list workspaces, optionally of one customer", workspacesList},
+	"plans list":             {"list plans", plansList},
+	"licenses list":          {"list a workspace's licenses, newest first", licensesList},
+	"sync get":               {"show a workspace's sync view", syncGet},
+	"keys public":            {"print the license public key (PEM, or the PUBLIC_LICENSE_KEY_V2 value with -v2)", keysPublic},
+	"license verify":         {"verify a license file offline with the public key alone", licenseVerify},
+	"announcements create":   {"create an announcement for all workspaces, a plan's, or given ones", announcementsCreate},
+	"announcements withdraw": {"withdraw an announcement (workspaces are told to delete it)", announcementsWithdraw},
+	"announcements list":     {"list live announcements (-all: also withdrawn and expired)", announcementsList},
+
+	"plans get":               {"show a plan (-version N for an older one, -export for a plan file to edit)", plansGet},
+	"plans create":            {"create a plan from a plan file (-f FILE)", plansCreate},
+	"plans update":            {"publish the next version of a plan from a plan file (-f FILE)", plansUpdate},
+	"subscriptions get":       {"show a workspace's entitlement: plan, limits, trial, period, support", subscriptionsGet},
+	"subscriptions grant":     {"grant or change a paid subscription (plan, seats and limits, period, auto-renew)", subscriptionsGrant},
+	"subscriptions renew":     {"extend a paid subscription's period", subscriptionsRenew},
+	"subscriptions cancel":    {"cancel a subscription now or at its period end (falls back to the free plan)", subscriptionsCancel},
+	"subscriptions suspend":   {"withdraw a workspace's license until reinstated", subscriptionsSuspend},
+	"subscriptions reinstate": {"end a suspension and issue a new license", subscriptionsReinstate},
+	"trial start":             {"start a trial of a paid plan (30 days unless the plan says otherwise)", trialStart},
+	"trial extend":            {"move a running trial's end later", trialExtend},
+	"trial convert":           {"turn a running trial into the paid subscription (a purchase)", trialConvert},
+	"cancel":                  {"cancel a workspace's subscription (same as subscriptions cancel)", subscriptionsCancel},
+	"history":                 {"list a workspace's license history, newest first", licenseHistory},
+	"offline issue":           {"issue an offline license for a workspace; write it to -o FILE or print it", offlineIssue},
+	"usage get":               {"show a workspace's latest usage and its history beside its license limits", usageGet},
+	"usage over-limit":        {"list the workspaces whose latest usage exceeds their license", usageOverLimit},
+
+	"tokens get":            {"show a registration token with its use count", tokensGet},
+	"tokens list":           {"list registration tokens with their use counts, optionally of one customer", tokensList},
+	"workspaces deregister": {"deregister a workspace: revoke its credentials, remove its license on sync", workspacesDeregister},
+	"register-offline":      {"register an air-gapped workspace from its client key (FILE or -) and print the cloud blob", registerOffline},
 }
 
 // usageError is an error in the command line (exit code 2).
@@ -99,7 +125,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-18s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-24s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nEnvironment: LICENSING_ADMIN_KEY, LICENSING_REGISTRY_ADDR, LICENSING_TOKENS_ADDR, LICENSING_SIGNER_ADDR, LICENSING_SYNC_ADDR")
 }

@@ -39,6 +39,8 @@ type Client struct {
 	// Subscriptions is served by the signer process.
 	Subscriptions signerv1.SubscriptionServiceClient
 	Sync          syncv1.SyncServiceClient
+	// Announcements is served by the sync process.
+	Announcements syncv1.AnnouncementServiceClient
 	conns         []*grpc.ClientConn
 }
 
@@ -61,6 +63,7 @@ func New(cfg Config) (*Client, error) {
 	c.Signer = signerv1.NewSignerServiceClient(c.conns[2])
 	c.Subscriptions = signerv1.NewSubscriptionServiceClient(c.conns[2])
 	c.Sync = syncv1.NewSyncServiceClient(c.conns[3])
+	c.Announcements = syncv1.NewAnnouncementServiceClient(c.conns[3])
 	return c, nil
 }
 

@@ -24,6 +24,9 @@ const (
 	SubjectWorkspaceSynced     = "licensing.workspace.synced.v1"
 	SubjectCredentialsIssued   = "licensing.credentials.issued.v1"
 	SubjectLicenseIssued       = "licensing.license.issued.v1"
+	// SubjectWorkspaceDeregistered tells consumers an internal client
+	// deregistered a workspace (its credentials are revoked).
+	SubjectWorkspaceDeregistered = "licensing.workspace.deregistered.v1"
 	// SubjectLicenseWithdrawn tells consumers a workspace must drop its
 	// license (a suspension); it takes the workspace's next license sequence.
 	SubjectLicenseWithdrawn = "licensing.license.withdrawn.v1"
@@ -31,6 +34,17 @@ const (
 	// must see them in one ordered stream (one filter subject also works on
 	// servers before 2.10).
 	SubjectLicenseAll = "licensing.license.>"
+)
+
+// Subjects of registration by e-mail confirmation and of deregistration.
+const (
+	// SubjectCredentialsRevoked: a workspace's credentials were revoked
+	// (deregistration).
+	SubjectCredentialsRevoked = "licensing.credentials.revoked.v1"
+	// SubjectRegistrationIntentCreated and SubjectRegistrationIntentResent
+	// ask the registry's mailer to send an intent's confirmation e-mail.
+	SubjectRegistrationIntentCreated = "licensing.registration.intent_created.v1"
+	SubjectRegistrationIntentResent  = "licensing.registration.intent_resent.v1"
 )
 
 // Headers carried by every event besides the W3C trace context.

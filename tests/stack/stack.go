@@ -60,6 +60,9 @@ type Stack struct {
 	GatewayURL string
 	AdminKey   string
 	ServiceKey string
+	// IntentKey seals the registry's registration-intent secrets
+	// (INTENT_SECRET_KEY), generated per stack.
+	IntentKey  string
 	Addrs      map[string]string // gRPC address (or HTTP for gateway) per service
 	MetricsURL map[string]string
 	bins       map[string]string
@@ -136,7 +139,10 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if opts.LogLevel == "" {
 		opts.LogLevel = "info"
 	}
-	s := &Stack{opts: opts, AdminKey: opts.AdminKey, ServiceKey: opts.ServiceKey, Addrs: map[string]string{}, MetricsURL: map[string]string{},
+	intentKey := make([]byte, 32)
+	_, _ = rand.Read(intentKey)
+	s := &Stack{opts: opts, AdminKey: opts.AdminKey, ServiceKey: opts.ServiceKey, IntentKey: base64.StdEncoding.EncodeToString(intentKey),
+		Addrs: map[string]string{}, MetricsURL: map[string]string{},
 		bins: map[string]string{}, procs: map[string]*exec.Cmd{}, exits: map[string]chan error{}}
 	for _, name := range append([]string{"licensectl"}, Services...) {
 		s.bins[name] = filepath.Join(binDir, name)
@@ -196,6 +202,8 @@ func (s *Stack) Env(name string) []string {
 	case "tokens":
 		env = append(env, "GRPC_ADDR="+s.Addrs[name], "BOOTSTRAP_ADMIN_KEY="+s.AdminKey,
 			"TOKEN_SIGNING_KEY_FILE="+filepath.Join(o.Dir, "keys", "access-token.pem"), "TOKEN_SIGNING_KEY_GENERATE=true")
+	case "registry":
+		env = append(env, "GRPC_ADDR="+s.Addrs[name], "PUBLIC_URL="+s.GatewayURL, "INTENT_SECRET_KEY="+s.IntentKey)
 	case "signer":
 		env = append(env, "GRPC_ADDR="+s.Addrs[name],
 			"LICENSE_SIGNING_KEY_FILE="+filepath.Join(o.Dir, "keys", "license.pem"), "LICENSE_SIGNING_KEY_GENERATE=true")

@@ -138,3 +138,112 @@ func (c *Client) Sync(ctx context.Context, workspaceID, accessToken string, data
 	_, err := c.Do(ctx, http.MethodPost, "/api/v2/workspaces/"+workspaceID+"/sync", accessToken, "application/json", bytes.NewReader(body), &out)
 	return out, err
 }
+
+// LegacySyncResponse is the legacy sync response (POST WS/client).
+type LegacySyncResponse struct {
+	WorkspaceID   string          `json:"workspaceId"`
+	PublicKey     string          `json:"publicKey"`
+	Trial         *Trial          `json:"trial"`
+	NPS           *NPS            `json:"nps"`
+	Banners       json.RawMessage `json:"banners"`
+	Announcements *Announcements  `json:"announcements"`
+}
+
+// Trial is legacy sync's description of a running trial.
+type Trial struct {
+	Trialing  bool   `json:"trialing"`
+	TrialID   string `json:"trialID"`
+	EndDate   string `json:"endDate"`
+	Marketing struct {
+		UTMContent  string `json:"utmContent"`
+		UTMMedium   string `json:"utmMedium"`
+		UTMSource   string `json:"utmSource"`
+		UTMCampaign string `json:"utmCampaign"`
+	} `json:"marketing"`
+	DowngradesToPlan struct {
+		ID string `json:"id"`
+	} `json:"DowngradesToPlan"`
+	TrialRequested bool `json:"trialRequested"`
+}
+
+// NPS is the survey a workspace may show.
+type NPS struct {
+	ID       string `json:"id"`
+	StartAt  string `json:"startAt"`
+	ExpireAt string `json:"expireAt"`
+}
+
+// Announcements are what a workspace shows (create) and drops (delete).
+type Announcements struct {
+	Create []Announcement `json:"create"`
+	Delete []string       `json:"delete"`
+}
+
+// Announcement is one announcement as a workspace stores it.
+type Announcement struct {
+	ID        string `json:"_id"`
+	UpdatedAt string `json:"_updatedAt"`
+	Selector  struct {
+		Roles []string `json:"roles"`
+	} `json:"selector"`
+	Platform   []string        `json:"platform"`
+	ExpireAt   string          `json:"expireAt"`
+	StartAt    string          `json:"startAt"`
+	CreatedBy  string          `json:"createdBy"`
+	CreatedAt  string          `json:"createdAt"`
+	Dictionary json.RawMessage `json:"dictionary"`
+	View       json.RawMessage `json:"view"`
+	Surface    string          `json:"surface"`
+}
+
+// CommsResponse is the comms response.
+type CommsResponse struct {
+	NPS           *NPS           `json:"nps"`
+	Announcements *Announcements `json:"announcements"`
+}
+
+// LicenseData is the legacy license fetch's answer.
+type LicenseData struct {
+	Version   int     `json:"version"`
+	Address   string  `json:"address"`
+	License   string  `json:"license"`
+	UpdatedAt string  `json:"updatedAt"`
+	Modules   string  `json:"modules"`
+	ExpireAt  *string `json:"expireAt"`
+}
+
+// LegacySync is the older workspaces' sync (PROTOCOL.md 4, POST WS/client).
+func (c *Client) LegacySync(ctx context.Context, workspaceID, accessToken string, data RegistrationData) (LegacySyncResponse, error) {
+	body, _ := json.Marshal(data)
+	var out LegacySyncResponse
+	_, err := c.Do(ctx, http.MethodPost, "/api/v2/workspaces/"+workspaceID+"/client", accessToken, "application/json", bytes.NewReader(body), &out)
+	return out, err
+}
+
+// License is the legacy license fetch (GET WS/license?version=3).
+func (c *Client) License(ctx context.Context, workspaceID, accessToken string) (LicenseData, error) {
+	var out LicenseData
+	_, err := c.Do(ctx, http.MethodGet, "/api/v2/workspaces/"+workspaceID+"/license?version=3", accessToken, "", nil, &out)
+	return out, err
+}
+
+// Comms fetches announcements (PROTOCOL.md 5).
+func (c *Client) Comms(ctx context.Context, accessToken string, data RegistrationData) (CommsResponse, error) {
+	body, _ := json.Marshal(data)
+	var out CommsResponse
+	_, err := c.Do(ctx, http.MethodPost, "/api/v3/comms/workspace", accessToken, "application/json", bytes.NewReader(body), &out)
+	return out, err
+}
+
+// Downgrade is "Cancel Subscription" (PROTOCOL.md 6); the stock client sends
+// no body.
+func (c *Client) Downgrade(ctx context.Context, workspaceID, accessToken string) error {
+	var out struct {
+		Success bool `json:"success"`
+	}
+	_, err := c.Do(ctx, http.MethodPost, "/api/v2/workspaces/"+workspaceID+"/client/downgrade", accessToken, "", nil, &out)
+	if err == nil && !out.Success {
+		return fmt.Errorf("downgrade answered success=false")
+	}
+	return err
+}

@@ -79,7 +79,7 @@ func run(ctx context.Context, o options) error {
 
 	fmt.Fprintln(os.Stderr, "bench: building and starting the services ...")
 	s, err := stack.Start(ctx, stack.Options{
-		DatabaseURL: dbURL, NATSURL: natsURL, Dir: dir, LogLevel: "warn",
+		DatabaseURL: idleConnsClose(dbURL), NATSURL: natsURL, Dir: dir, LogLevel: "warn",
 		Env: []string{"RATE_LIMIT_PER_SECOND=0", "DATABASE_MAX_CONNS=32"},
 	})
 	if err != nil {
@@ -160,6 +160,12 @@ func run(ctx context.Context, o options) error {
 		return do(client, req)
 	})
 	results = append(results, figure{res: syncRes, baseline: &noopHTTP})
+
+	issuance, err := issuanceFigures(ctx, o, admin, dbURL, dir, creds)
+	if err != nil {
+		return err
+	}
+	results = append(results, issuance...)
 
 	report(os.Stdout, o, results)
 	reportMemory(os.Stdout, rss)

@@ -55,14 +55,30 @@ func fromRPC(log *slog.Logger, r *http.Request, err error) protocolError {
 		return badRequest("invalid_registration_data", fieldDescription(err))
 	case reason == "INVALID_REQUEST":
 		return badRequest("invalid_request", fieldDescription(err))
+	case reason == "INVALID_CLIENT_KEY":
+		return badRequest("invalid_client_key", fieldDescription(err))
+	case reason == "TOO_MANY_MAILS":
+		return protocolError{http.StatusTooManyRequests, "too_many_requests", "the confirmation e-mail was sent too many times for this registration; use the last one or start again later"}
+	case reason == "INTENTS_DISABLED":
+		return protocolError{http.StatusServiceUnavailable, "temporarily_unavailable", "registration by e-mail confirmation is not available right now"}
 	case reason == "WORKSPACE_NOT_FOUND":
 		return protocolError{http.StatusNotFound, "not_found", "workspace not found"}
+	case reason == "NO_PAID_SUBSCRIPTION":
+		return protocolError{http.StatusConflict, "no_paid_subscription", "the workspace has no paid subscription or trial to cancel"}
+	case reason == "CANCELLATION_PENDING":
+		return protocolError{http.StatusConflict, "cancellation_pending", "the subscription is already set to end with its period"}
+	case reason == "SUBSCRIPTION_SUSPENDED":
+		return protocolError{http.StatusConflict, "subscription_suspended", "the workspace's subscription is suspended"}
 	}
 	switch rpcerr.Code(err) {
 	case codes.InvalidArgument:
 		return badRequest("invalid_request", fieldDescription(err))
 	case codes.NotFound:
 		return protocolError{http.StatusNotFound, "not_found", "not found"}
+	case codes.Unimplemented:
+		// A service older than the gateway: an outage, never a refusal.
+		log.WarnContext(r.Context(), "upstream does not implement the call", "path", r.URL.Path, "error", err)
+		return protocolError{http.StatusServiceUnavailable, "temporarily_unavailable", "the cloud cannot do this yet, retry later"}
 	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted, codes.Canceled:
 		return protocolError{http.StatusServiceUnavailable, "temporarily_unavailable", "the cloud is temporarily unavailable, retry later"}
 	}

@@ -14,6 +14,16 @@ type claimsKey struct{}
 // the workspace named in the path (any other id is 404, never that
 // workspace's data).
 func (a *API) workspace(scope string, h http.HandlerFunc) http.HandlerFunc {
+	return a.accessTokenFor(scope, true, h)
+}
+
+// workspaceToken guards an endpoint under BASE that a workspace calls with
+// its access token (comms): the token decides the workspace.
+func (a *API) workspaceToken(scope string, h http.HandlerFunc) http.HandlerFunc {
+	return a.accessTokenFor(scope, false, h)
+}
+
+func (a *API) accessTokenFor(scope string, pathBound bool, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearerToken(r)
 		if !ok {
@@ -39,7 +49,7 @@ func (a *API) workspace(scope string, h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, protocolError{http.StatusForbidden, "insufficient_scope", "the access token lacks scope " + scope})
 			return
 		}
-		if r.PathValue("workspaceId") != claims.WorkspaceID() {
+		if pathBound && r.PathValue("workspaceId") != claims.WorkspaceID() {
 			writeError(w, protocolError{http.StatusNotFound, "not_found", "workspace not found"})
 			return
 		}

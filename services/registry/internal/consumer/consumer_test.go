@@ -98,7 +98,7 @@ func TestConsumerKeepsNewestReport(t *testing.T) {
 	t.Parallel()
 	st, pool, js := setup(t)
 	ctx := t.Context()
-	c, err := st.CreateCustomer(ctx, "Acme")
+	c, err := st.CreateCustomer(ctx, "Acme", "")
 	if err != nil {
 		t.Fatal(err)
 	}

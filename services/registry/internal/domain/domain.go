@@ -33,9 +33,10 @@ const (
 
 // Customer is an organization that owns workspaces.
 type Customer struct {
-	ID        string
-	Name      string
-	CreatedAt time.Time
+	ID           string
+	Name         string
+	ContactEmail string
+	CreatedAt    time.Time
 }
 
 // Workspace is a self-managed installation registered with the cloud.

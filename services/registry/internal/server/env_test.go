@@ -1,7 +1,10 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"net"
 	"slices"
@@ -14,6 +17,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cloudlicense/authority/pkg/app"
 	"github.com/cloudlicense/authority/pkg/authn"
@@ -24,7 +29,9 @@ import (
 	"github.com/cloudlicense/authority/pkg/rpcerr"
 	"github.com/cloudlicense/authority/pkg/testenv"
 	registryv1 "github.com/cloudlicense/authority/proto/gen/licensing/registry/v1"
+	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
 	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
+	"github.com/cloudlicense/authority/services/registry/internal/domain"
 	"github.com/cloudlicense/authority/services/registry/internal/server"
 	"github.com/cloudlicense/authority/services/registry/internal/store"
 )
@@ -54,6 +61,77 @@ type fakeTokens struct {
 	redeemErr  error
 	redeemed   []*tokensv1.RedeemRegistrationTokenRequest
 	released   []string
+	// Credentials issued without a token, by client id.
+	creds   map[string]*tokensv1.ClientCredential
+	issued  int
+	revoked []string
+}
+
+func (f *fakeTokens) IssueWorkspaceCredentials(_ context.Context, req *tokensv1.IssueWorkspaceCredentialsRequest) (*tokensv1.IssueWorkspaceCredentialsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.creds == nil {
+		f.creds = map[string]*tokensv1.ClientCredential{}
+	}
+	f.issued++
+	id := fmt.Sprintf("client-%d", f.issued)
+	f.creds[id] = &tokensv1.ClientCredential{ClientId: id, WorkspaceId: req.GetWorkspaceId()}
+	return &tokensv1.IssueWorkspaceCredentialsResponse{ClientId: id, ClientSecret: "cs_" + id}, nil
+}
+
+func (f *fakeTokens) RevokeWorkspaceCredentials(_ context.Context, req *tokensv1.RevokeWorkspaceCredentialsRequest) (*tokensv1.RevokeWorkspaceCredentialsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.revoked = append(f.revoked, req.GetWorkspaceId())
+	var n int32
+	for _, c := range f.creds {
+		if c.GetWorkspaceId() == req.GetWorkspaceId() && c.GetRevokedAt() == nil {
+			c.RevokedAt = timestamppb.Now()
+			n++
+		}
+	}
+	return &tokensv1.RevokeWorkspaceCredentialsResponse{Revoked: n}, nil
+}
+
+func (f *fakeTokens) GetClientCredential(_ context.Context, req *tokensv1.GetClientCredentialRequest) (*tokensv1.GetClientCredentialResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.creds[req.GetClientId()]
+	if !ok {
+		return nil, rpcerr.New(codes.NotFound, "tokens.licensing", "CREDENTIAL_NOT_FOUND", "not found", nil)
+	}
+	return &tokensv1.GetClientCredentialResponse{Credential: proto.Clone(c).(*tokensv1.ClientCredential)}, nil
+}
+
+// use marks clientID's credential as exchanged for an access token.
+func (f *fakeTokens) use(clientID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.creds[clientID].FirstUsedAt = timestamppb.Now()
+}
+
+// fakeSigner issues offline licenses; until known is set it has not heard of
+// a workspace yet (NOT_FOUND), as right after the registration.
+type fakeSigner struct {
+	signerv1.UnimplementedSignerServiceServer
+	mu       sync.Mutex
+	notFound int
+	calls    []*signerv1.IssueOfflineLicenseRequest
+}
+
+func (f *fakeSigner) IssueOfflineLicense(_ context.Context, req *signerv1.IssueOfflineLicenseRequest) (*signerv1.IssueOfflineLicenseResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, req)
+	if f.notFound > 0 {
+		f.notFound--
+		return nil, rpcerr.New(codes.NotFound, "signer.licensing", "WORKSPACE_NOT_FOUND", "not found", nil)
+	}
+	return &signerv1.IssueOfflineLicenseResponse{License: &signerv1.License{WorkspaceId: req.GetWorkspaceId(), Token: "RCV3_offline." + req.GetWorkspaceId(), Offline: true}}, nil
+}
+
+func (f *fakeSigner) GetLicensePublicKey(context.Context, *signerv1.GetLicensePublicKeyRequest) (*signerv1.GetLicensePublicKeyResponse, error) {
+	return &signerv1.GetLicensePublicKeyResponse{PublicKeyPem: "-----BEGIN PUBLIC KEY-----\nTEST\n-----END PUBLIC KEY-----\n"}, nil
 }
 
 func (f *fakeTokens) RedeemRegistrationToken(_ context.Context, req *tokensv1.RedeemRegistrationTokenRequest) (*tokensv1.RedeemRegistrationTokenResponse, error) {
@@ -99,6 +177,8 @@ func (f *fakeTokens) calls() (redeemed []*tokensv1.RedeemRegistrationTokenReques
 type env struct {
 	pool   *pgxpool.Pool
 	tokens *fakeTokens
+	signer *fakeSigner
+	opts   server.Options
 	dial   func(opts ...grpc.DialOption) registryv1.RegistryServiceClient
 	// svc calls as the gateway does; admin as an operator.
 	svc, admin registryv1.RegistryServiceClient
@@ -153,26 +233,53 @@ func newPool(t testing.TB) *pgxpool.Pool {
 	return pool
 }
 
-func start(t testing.TB) *env {
+// testSealer seals intent secrets in tests.
+func testSealer(t testing.TB) *domain.Sealer {
+	t.Helper()
+	s, err := domain.NewSealer(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func start(t testing.TB, opts ...func(*server.Options)) *env {
 	t.Helper()
 	log := logger(t)
-	e := &env{pool: newPool(t), tokens: &fakeTokens{}}
+	e := &env{pool: newPool(t), tokens: &fakeTokens{}, signer: &fakeSigner{}}
+	for _, o := range opts {
+		o(&e.opts)
+	}
 
 	// The token service accepts only the service key, so a registry that
 	// called it without its key would fail here as in production.
 	tokensSrv := grpcserver.New(log, authn.NewRemote(serviceKey, func(context.Context, string) (authn.Principal, error) {
 		return authn.Principal{}, authn.ErrInvalidKey
 	}), authn.Policy{
-		tokensv1.TokenService_RedeemRegistrationToken_FullMethodName: {authn.RoleService},
-		tokensv1.TokenService_ReleaseRedemption_FullMethodName:       {authn.RoleService},
-		tokensv1.TokenService_AuthenticateAPIKey_FullMethodName:      {authn.RoleService},
+		tokensv1.TokenService_RedeemRegistrationToken_FullMethodName:    {authn.RoleService},
+		tokensv1.TokenService_ReleaseRedemption_FullMethodName:          {authn.RoleService},
+		tokensv1.TokenService_AuthenticateAPIKey_FullMethodName:         {authn.RoleService},
+		tokensv1.TokenService_IssueWorkspaceCredentials_FullMethodName:  {authn.RoleService},
+		tokensv1.TokenService_RevokeWorkspaceCredentials_FullMethodName: {authn.RoleService},
+		tokensv1.TokenService_GetClientCredential_FullMethodName:        {authn.RoleService},
+		signerv1.SignerService_IssueOfflineLicense_FullMethodName:       {authn.RoleService},
+		signerv1.SignerService_GetLicensePublicKey_FullMethodName:       {authn.RoleService},
 	})
 	tokensv1.RegisterTokenServiceServer(tokensSrv.Server, e.tokens)
-	tokens := tokensv1.NewTokenServiceClient(serve(t, tokensSrv)(grpc.WithPerRPCCredentials(authn.APIKey(serviceKey))))
+	signerv1.RegisterSignerServiceServer(tokensSrv.Server, e.signer)
+	upConn := serve(t, tokensSrv)(grpc.WithPerRPCCredentials(authn.APIKey(serviceKey)))
+	tokens := tokensv1.NewTokenServiceClient(upConn)
+	if e.opts.Sealer == nil {
+		e.opts.Sealer = testSealer(t)
+	}
+	if e.opts.PublicURL == "" {
+		e.opts.PublicURL = "https://cloud.example.com"
+	}
+	e.opts.Signer = signerv1.NewSignerServiceClient(upConn)
 
 	base := &app.Base{Config: app.Config{ServiceAPIKey: serviceKey}}
 	srv := grpcserver.New(log, base.RemoteAuthenticator(tokens), server.Policy)
-	registryv1.RegisterRegistryServiceServer(srv.Server, server.New(store.New(e.pool), tokens, log))
+	registryv1.RegisterRegistryServiceServer(srv.Server, server.New(store.New(e.pool), tokens, log, e.opts))
 	dial := serve(t, srv)
 	e.dial = func(opts ...grpc.DialOption) registryv1.RegistryServiceClient {
 		return registryv1.NewRegistryServiceClient(dial(opts...))

@@ -81,6 +81,43 @@ func TestAuthorization(t *testing.T) {
 				_, err := c.ListWorkspaces(ctx, &registryv1.ListWorkspacesRequest{})
 				return err
 			}},
+		// Invalid on purpose below: an allowed caller gets InvalidArgument
+		// or NotFound, and nothing is written.
+		{registryv1.RegistryService_CreateIntent_FullMethodName, []authn.Role{authn.RoleService},
+			func(ctx context.Context, c registryv1.RegistryServiceClient) error {
+				_, err := c.CreateIntent(ctx, &registryv1.CreateIntentRequest{})
+				return err
+			}},
+		{registryv1.RegistryService_PollIntent_FullMethodName, []authn.Role{authn.RoleService},
+			func(ctx context.Context, c registryv1.RegistryServiceClient) error {
+				_, err := c.PollIntent(ctx, &registryv1.PollIntentRequest{})
+				return err
+			}},
+		{registryv1.RegistryService_GetIntentByCode_FullMethodName, []authn.Role{authn.RoleService},
+			func(ctx context.Context, c registryv1.RegistryServiceClient) error {
+				_, err := c.GetIntentByCode(ctx, &registryv1.GetIntentByCodeRequest{Code: "cc_unknown"})
+				return err
+			}},
+		{registryv1.RegistryService_ConfirmIntent_FullMethodName, []authn.Role{authn.RoleService},
+			func(ctx context.Context, c registryv1.RegistryServiceClient) error {
+				_, err := c.ConfirmIntent(ctx, &registryv1.ConfirmIntentRequest{Code: "cc_unknown"})
+				return err
+			}},
+		{registryv1.RegistryService_RejectIntent_FullMethodName, []authn.Role{authn.RoleService},
+			func(ctx context.Context, c registryv1.RegistryServiceClient) error {
+				_, err := c.RejectIntent(ctx, &registryv1.RejectIntentRequest{})
+				return err
+			}},
+		{registryv1.RegistryService_DeregisterWorkspace_FullMethodName, []authn.Role{authn.RoleBilling, authn.RoleSupport},
+			func(ctx context.Context, c registryv1.RegistryServiceClient) error {
+				_, err := c.DeregisterWorkspace(ctx, &registryv1.DeregisterWorkspaceRequest{Id: "ws-missing"})
+				return err
+			}},
+		{registryv1.RegistryService_RegisterOffline_FullMethodName, []authn.Role{authn.RoleBilling, authn.RoleSupport},
+			func(ctx context.Context, c registryv1.RegistryServiceClient) error {
+				_, err := c.RegisterOffline(ctx, &registryv1.RegisterOfflineRequest{ClientKey: "not base64!", CustomerId: cus})
+				return err
+			}},
 	}
 	if len(rpcs) != len(registryv1.RegistryService_ServiceDesc.Methods) {
 		t.Fatalf("the table covers %d RPCs, the service has %d", len(rpcs), len(registryv1.RegistryService_ServiceDesc.Methods))

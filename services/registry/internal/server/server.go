@@ -4,6 +4,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"net/mail"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/cloudlicense/authority/pkg/rpcerr"
 	"github.com/cloudlicense/authority/pkg/validate"
 	registryv1 "github.com/cloudlicense/authority/proto/gen/licensing/registry/v1"
+	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
 	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
 	"github.com/cloudlicense/authority/services/registry/internal/domain"
 	"github.com/cloudlicense/authority/services/registry/internal/store"
@@ -28,6 +30,35 @@ var Policy = authn.Policy{
 	registryv1.RegistryService_RegisterWithToken_FullMethodName: {authn.RoleService},
 	registryv1.RegistryService_GetWorkspace_FullMethodName:      {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
 	registryv1.RegistryService_ListWorkspaces_FullMethodName:    {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
+	// The gateway's calls for registration by e-mail confirmation.
+	registryv1.RegistryService_CreateIntent_FullMethodName:    {authn.RoleService},
+	registryv1.RegistryService_PollIntent_FullMethodName:      {authn.RoleService},
+	registryv1.RegistryService_GetIntentByCode_FullMethodName: {authn.RoleService},
+	registryv1.RegistryService_ConfirmIntent_FullMethodName:   {authn.RoleService},
+	registryv1.RegistryService_RejectIntent_FullMethodName:    {authn.RoleService},
+	// Internal clients' calls.
+	registryv1.RegistryService_DeregisterWorkspace_FullMethodName: {authn.RoleBilling, authn.RoleSupport},
+	registryv1.RegistryService_RegisterOffline_FullMethodName:     {authn.RoleBilling, authn.RoleSupport},
+}
+
+// Options are the server's dependencies and settings beyond the store and
+// the token service.
+type Options struct {
+	// Signer issues the first (offline) license of an offline registration.
+	Signer signerv1.SignerServiceClient
+	// Sealer seals the secrets registration intents hold; nil turns
+	// registration by e-mail confirmation off.
+	Sealer *domain.Sealer
+	// IntentTTL is how long an intent waits for its confirmation;
+	// PollInterval the least time between polls.
+	IntentTTL    time.Duration
+	PollInterval time.Duration
+	// PublicURL is the gateway's base URL (registration_client_uri of
+	// offline registrations).
+	PublicURL string
+	// LicenseWait bounds how long an offline registration waits for its
+	// license.
+	LicenseWait time.Duration
 }
 
 // Server implements registryv1.RegistryServiceServer.
@@ -35,13 +66,33 @@ type Server struct {
 	registryv1.UnimplementedRegistryServiceServer
 	store  *store.Store
 	tokens tokensv1.TokenServiceClient
+	opts   Options
 	errs   rpcerr.Mapper
 	log    *slog.Logger
 }
 
 // New returns the server.
-func New(st *store.Store, tokens tokensv1.TokenServiceClient, log *slog.Logger) *Server {
-	return &Server{store: st, tokens: tokens, log: log, errs: rpcerr.Mapper{Domain: errDomain, Log: log, Rules: []rpcerr.Rule{
+func New(st *store.Store, tokens tokensv1.TokenServiceClient, log *slog.Logger, opts Options) *Server {
+	if opts.IntentTTL <= 0 {
+		opts.IntentTTL = 30 * time.Minute
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 5 * time.Second
+	}
+	if opts.LicenseWait <= 0 {
+		opts.LicenseWait = 15 * time.Second
+	}
+	return &Server{store: st, tokens: tokens, opts: opts, log: log, errs: rpcerr.Mapper{Domain: errDomain, Log: log, Rules: []rpcerr.Rule{
+		// Before validate.ErrInvalid: these wrap field errors too.
+		{Err: domain.ErrInvalidRegistrationData, Code: codes.InvalidArgument, Reason: "INVALID_REGISTRATION_DATA"},
+		{Err: domain.ErrInvalidClientKey, Code: codes.InvalidArgument, Reason: "INVALID_CLIENT_KEY"},
+		{Err: domain.ErrIntentNotFound, Code: codes.NotFound, Reason: "INTENT_NOT_FOUND"},
+		{Err: domain.ErrIntentExpired, Code: codes.FailedPrecondition, Reason: "INTENT_EXPIRED"},
+		{Err: domain.ErrIntentRejected, Code: codes.FailedPrecondition, Reason: "INTENT_REJECTED"},
+		{Err: domain.ErrIntentDone, Code: codes.FailedPrecondition, Reason: "INTENT_CONFIRMED"},
+		{Err: domain.ErrTooManyMails, Code: codes.ResourceExhausted, Reason: "TOO_MANY_MAILS"},
+		{Err: domain.ErrIntentsOff, Code: codes.FailedPrecondition, Reason: "INTENTS_DISABLED"},
+		{Err: domain.ErrPublicURL, Code: codes.FailedPrecondition, Reason: "PUBLIC_URL_MISSING"},
 		{Err: domain.ErrCustomerNotFound, Code: codes.NotFound, Reason: "CUSTOMER_NOT_FOUND"},
 		{Err: domain.ErrWorkspaceNotFound, Code: codes.NotFound, Reason: "WORKSPACE_NOT_FOUND"},
 		{Err: validate.ErrInvalid, Code: codes.InvalidArgument, Reason: "INVALID_REQUEST"},
@@ -54,7 +105,13 @@ func (s *Server) CreateCustomer(ctx context.Context, req *registryv1.CreateCusto
 	if name == "" || len(name) > 200 {
 		return nil, s.errs.Map(ctx, validate.Field("name", "required, at most 200 characters"))
 	}
-	c, err := s.store.CreateCustomer(ctx, name)
+	email := strings.TrimSpace(req.GetContactEmail())
+	if email != "" {
+		if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
+			return nil, s.errs.Map(ctx, validate.Field("contact_email", "not an e-mail address"))
+		}
+	}
+	c, err := s.store.CreateCustomer(ctx, name, email)
 	if err != nil {
 		return nil, s.errs.Map(ctx, err)
 	}
@@ -134,7 +191,7 @@ func (s *Server) ListWorkspaces(ctx context.Context, req *registryv1.ListWorkspa
 }
 
 func customerPB(c domain.Customer) *registryv1.Customer {
-	return &registryv1.Customer{Id: c.ID, Name: c.Name, CreatedAt: timestamppb.New(c.CreatedAt)}
+	return &registryv1.Customer{Id: c.ID, Name: c.Name, ContactEmail: c.ContactEmail, CreatedAt: timestamppb.New(c.CreatedAt)}
 }
 
 var states = map[domain.State]registryv1.WorkspaceState{

@@ -36,24 +36,28 @@ type Store struct {
 // New returns a store over pool.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
-// CreateCustomer stores a customer.
-func (s *Store) CreateCustomer(ctx context.Context, name string) (domain.Customer, error) {
-	c := domain.Customer{ID: domain.NewCustomerID(), Name: name}
-	err := s.pool.QueryRow(ctx, `INSERT INTO customers (id, name) VALUES ($1, $2) RETURNING created_at`, c.ID, name).Scan(&c.CreatedAt)
+// CreateCustomer stores a customer; contactEmail may be empty.
+func (s *Store) CreateCustomer(ctx context.Context, name, contactEmail string) (domain.Customer, error) {
+	return createCustomer(ctx, s.pool, name, contactEmail)
+}
+
+func createCustomer(ctx context.Context, q pgdb.Querier, name, contactEmail string) (domain.Customer, error) {
+	c := domain.Customer{ID: domain.NewCustomerID(), Name: name, ContactEmail: contactEmail}
+	err := q.QueryRow(ctx, `INSERT INTO customers (id, name, contact_email) VALUES ($1, $2, $3) RETURNING created_at`, c.ID, name, contactEmail).Scan(&c.CreatedAt)
 	return c, err
 }
 
 // Customer returns one customer.
 func (s *Store) Customer(ctx context.Context, id string) (domain.Customer, error) {
 	c := domain.Customer{ID: id}
-	err := s.pool.QueryRow(ctx, `SELECT name, created_at FROM customers WHERE id = $1`, id).Scan(&c.Name, &c.CreatedAt)
+	err := s.pool.QueryRow(ctx, `SELECT name, contact_email, created_at FROM customers WHERE id = $1`, id).Scan(&c.Name, &c.ContactEmail, &c.CreatedAt)
 	if pgdb.IsNoRows(err) {
 		return c, domain.ErrCustomerNotFound
 	}
 	return c, err
 }
 
-const workspaceColumns = `id, customer_id, state, client_name, contact_email, initial_plan_id, unique_id, address, version, registered_at, last_synced_at`
+const workspaceColumns = `id, coalesce(customer_id, ''), state, client_name, contact_email, initial_plan_id, unique_id, address, version, registered_at, last_synced_at`
 
 func scanWorkspace(row pgx.Row) (domain.Workspace, error) {
 	var w domain.Workspace
@@ -61,15 +65,16 @@ func scanWorkspace(row pgx.Row) (domain.Workspace, error) {
 	return w, err
 }
 
-// CreateRegisteredWorkspace stores a workspace that redeemed a token and
-// records workspace.registered in the same transaction.
+// CreateRegisteredWorkspace stores a workspace that redeemed a token (or
+// registered offline) and records workspace.registered in the same
+// transaction.
 func (s *Store) CreateRegisteredWorkspace(ctx context.Context, w domain.Workspace) (domain.Workspace, error) {
 	var out domain.Workspace
 	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		out, err = scanWorkspace(tx.QueryRow(ctx, `INSERT INTO workspaces (id, customer_id, state, client_name, contact_email, initial_plan_id, event_seq)
-			VALUES ($1, $2, $3, $4, $5, $6, 1) RETURNING `+workspaceColumns,
-			w.ID, w.CustomerID, domain.StateRegistered, w.ClientName, w.ContactEmail, w.InitialPlanID))
+		out, err = scanWorkspace(tx.QueryRow(ctx, `INSERT INTO workspaces (id, customer_id, state, client_name, contact_email, initial_plan_id, unique_id, address, version, event_seq)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1) RETURNING `+workspaceColumns,
+			w.ID, w.CustomerID, domain.StateRegistered, w.ClientName, w.ContactEmail, w.InitialPlanID, w.UniqueID, w.Address, w.Version))
 		if pgdb.IsForeignKeyViolation(err) {
 			return domain.ErrCustomerNotFound
 		}

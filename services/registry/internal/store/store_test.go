@@ -45,7 +45,7 @@ func TestCreateRegisteredWorkspace(t *testing.T) {
 	t.Parallel()
 	st, pool := newStore(t)
 	ctx := t.Context()
-	c, err := st.CreateCustomer(ctx, "Acme")
+	c, err := st.CreateCustomer(ctx, "Acme", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestRecordSyncIgnoresOlderReports(t *testing.T) {
 	t.Parallel()
 	st, pool := newStore(t)
 	ctx := t.Context()
-	c, err := st.CreateCustomer(ctx, "Acme")
+	c, err := st.CreateCustomer(ctx, "Acme", "")
 	if err != nil {
 		t.Fatal(err)
 	}

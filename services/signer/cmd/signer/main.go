@@ -66,9 +66,11 @@ func realMain(ctx context.Context) error {
 	iss := issuance.New(st, km, directory.NewRegistry(registryv1.NewRegistryServiceClient(rc)))
 	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), server.Policy)
 	signerv1.RegisterSignerServiceServer(srv.Server, server.New(st, iss, km, base.Log))
+	signerv1.RegisterSubscriptionServiceServer(srv.Server, server.NewSubscriptions(iss, base.Log))
 	return base.Run(ctx,
 		base.GRPC(srv, cfg.GRPCAddr),
 		base.Relay().Run,
 		consumer.New(base.JS, base.Pool, iss, base.Log).Run,
+		issuance.NewLoop(iss, cfg.LifecycleInterval, base.Log).Run,
 	)
 }

@@ -2,7 +2,11 @@
 // environment.
 package config
 
-import "github.com/cloudlicense/authority/pkg/app"
+import (
+	"time"
+
+	"github.com/cloudlicense/authority/pkg/app"
+)
 
 // Config of the signer.
 type Config struct {
@@ -17,4 +21,7 @@ type Config struct {
 	RegistryAddr       string `env:"REGISTRY_ADDR, required"`
 	// TokensAddr is where callers' API keys are checked.
 	TokensAddr string `env:"TOKENS_ADDR, required"`
+	// LifecycleInterval is how often the signer looks for trials and
+	// periods that ended (and cancellations due at a period end).
+	LifecycleInterval time.Duration `env:"LIFECYCLE_INTERVAL, default=1m"`
 }

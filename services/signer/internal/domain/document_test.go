@@ -79,7 +79,8 @@ func TestDocumentPaidPlanWithAddressAndSeats(t *testing.T) {
 	if !doc.MatchesAddress("https://Chat.Example.com/") {
 		t.Error("document does not match the address it was bound to")
 	}
-	if got, want := doc.Validation.ValidPeriods[0].ValidUntil, license.FormatTime(now.AddDate(1, 0, 0)); got != want {
+	// The period ends at the end of the paid day a term after the start.
+	if got, want := doc.Validation.ValidPeriods[0].ValidUntil, "2026-03-10T23:59:59.999Z"; got != want {
 		t.Errorf("validUntil = %s, want the period end %s", got, want)
 	}
 	if got := doc.Limits.ActiveUsers[0]; got.Max != 750 || got.Behavior != license.BehaviorStartFairPolicy {
@@ -116,8 +117,11 @@ func TestNewSubscription(t *testing.T) {
 		t.Errorf("free subscription = %+v", free)
 	}
 	paid := NewSubscription(ws, paidPlan(), now)
-	if paid.PeriodEnd == nil || !paid.PeriodEnd.Equal(now.AddDate(0, 0, 365)) {
-		t.Errorf("paid period end = %v, want %v", paid.PeriodEnd, now.AddDate(0, 0, 365))
+	if want := EndOfUTCDay(now.AddDate(0, 0, 365)); paid.PeriodEnd == nil || !paid.PeriodEnd.Equal(want) {
+		t.Errorf("paid period end = %v, want %v", paid.PeriodEnd, want)
+	}
+	if paid.LapsesAt == nil || !paid.LapsesAt.Equal(*paid.PeriodEnd) || paid.State() != StatePaid || free.State() != StateFree {
+		t.Errorf("paid lapses at %v (state %s), free state %s", paid.LapsesAt, paid.State(), free.State())
 	}
 }
 

@@ -18,6 +18,13 @@ var (
 	ErrWorkspaceNotFound = errors.New("workspace not found")
 	ErrPlanNotFound      = errors.New("plan not found")
 	ErrInvalidAddress    = errors.New("invalid site address")
+	// ErrPlanExists: creating a plan whose id is taken.
+	ErrPlanExists = errors.New("plan exists already")
+	// ErrPlanVersionConflict: publishing over a version the caller did not
+	// expect.
+	ErrPlanVersionConflict = errors.New("plan version conflict")
+	// ErrIdempotencyKeyReused: an idempotency key seen with another request.
+	ErrIdempotencyKeyReused = errors.New("idempotency key reused with a different request")
 )
 
 // Workspace is what the signer knows of a registered workspace.
@@ -27,33 +34,6 @@ type Workspace struct {
 	InitialPlanID string // "" for the default (free) plan
 	ClientName    string
 	RegisteredAt  time.Time
-}
-
-// SubscriptionActive is the only status a subscription has so far.
-const SubscriptionActive = "active"
-
-// Subscription is the plan a workspace is on and what its licenses bind to.
-type Subscription struct {
-	WorkspaceID string
-	PlanID      string
-	PlanVersion int
-	// Seats, when above 0, replace the plan's activeUsers maxima (paid plans).
-	Seats       int
-	Status      string
-	PeriodStart time.Time
-	PeriodEnd   *time.Time // nil for free plans
-	Address     string     // stripped; "" until the workspace reports one
-}
-
-// NewSubscription starts workspace ws on plan at now: a paid plan runs for
-// its term, a free one has no end.
-func NewSubscription(ws Workspace, plan Plan, now time.Time) Subscription {
-	s := Subscription{WorkspaceID: ws.ID, PlanID: plan.ID, PlanVersion: plan.Version, Status: SubscriptionActive, PeriodStart: now}
-	if !plan.Free {
-		end := now.AddDate(0, 0, plan.Definition.TermDays)
-		s.PeriodEnd = &end
-	}
-	return s
 }
 
 // License is one issued license. Licenses are never changed once issued.
@@ -69,6 +49,18 @@ type License struct {
 	IssuedAt    time.Time
 	ExpiresAt   *time.Time
 	Modules     []string
+	Trial       bool
+	Offline     bool
+}
+
+// Withdrawal is a license withdrawn from a workspace (a suspension). It
+// takes the workspace's next license sequence, so a view that applies it
+// moves past every license before it.
+type Withdrawal struct {
+	WorkspaceID string
+	Sequence    int64
+	Reason      string
+	At          time.Time
 }
 
 // Serves reports whether l, the workspace's newest license, can be handed out
@@ -80,7 +72,9 @@ func (l License) Serves(addr string, sub Subscription, plan Plan, now time.Time)
 	if addr != "" && addr != l.Address {
 		return false
 	}
-	if l.PlanID != sub.PlanID {
+	// An offline license is for pasting; a workspace that syncs gets an
+	// ordinary one.
+	if l.PlanID != sub.PlanID || l.Offline || l.Trial != sub.Trial() {
 		return false
 	}
 	if plan.Free && l.ExpiresAt != nil && plan.Definition.ValidDays > 0 {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cloudlicense/authority/pkg/keys"
@@ -22,18 +23,39 @@ type Registry interface {
 	Workspace(ctx context.Context, id string) (domain.Workspace, error)
 }
 
-// Service issues licenses.
+// Service issues licenses and moves subscriptions through their life.
 type Service struct {
 	store    *store.Store
 	keys     keys.Manager
 	registry Registry
 	now      func() time.Time
+	newID    func() string
+	plans    planCache
 }
 
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock makes the service read the time from now (tests, golden
+// vectors); the default is time.Now.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithLicenseIDs makes the service take license ids from next (golden
+// vectors); the default is domain.NewLicenseID.
+func WithLicenseIDs(next func() string) Option { return func(s *Service) { s.newID = next } }
+
 // New returns the service.
-func New(st *store.Store, km keys.Manager, registry Registry) *Service {
-	return &Service{store: st, keys: km, registry: registry, now: time.Now}
+func New(st *store.Store, km keys.Manager, registry Registry, opts ...Option) *Service {
+	s := &Service{store: st, keys: km, registry: registry, now: time.Now, newID: domain.NewLicenseID}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
+
+// Now is the service's clock, in UTC at the milliseconds a document
+// carries, so a document and its row hold the same instant.
+func (s *Service) Now() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
 
 // Ensure returns the workspace's current license, issuing one first when it
 // has none, when reported (a site address; "" keeps the binding) differs from
@@ -93,8 +115,7 @@ func (s *Service) ensure(ctx context.Context, tx *store.Tx, workspaceID, addr st
 	if err := tx.LockWorkspace(ctx, workspaceID); err != nil {
 		return domain.License{}, false, err
 	}
-	// Document times carry milliseconds; the row keeps the same instant.
-	now := s.now().UTC().Truncate(time.Millisecond)
+	now := s.Now()
 	ws, err := tx.Workspace(ctx, workspaceID)
 	if err != nil {
 		return domain.License{}, false, err
@@ -107,21 +128,56 @@ func (s *Service) ensure(ctx context.Context, tx *store.Tx, workspaceID, addr st
 	if err != nil {
 		return domain.License{}, false, err
 	}
-	if found && latest.Serves(addr, sub, plan, now) {
+	if found && (latest.Serves(addr, sub, plan, now) || sub.State() == domain.StateSuspended) {
+		// A suspended workspace keeps its withdrawn license (the view says
+		// removeLicense) until it is reinstated.
 		return latest, false, nil
 	}
-	if addr == "" {
-		addr = sub.Address // a renewal keeps the binding
+	if sub.State() == domain.StateSuspended {
+		return domain.License{}, false, domain.ErrSubscriptionSuspended
 	}
-	in := domain.Issue{LicenseID: domain.NewLicenseID(), Sequence: latest.Sequence + 1, Workspace: ws, Subscription: sub, Plan: plan, Address: addr, Now: now}
-	l, err := s.sign(ctx, in)
+	l, err := s.issue(ctx, tx, ws, sub, plan, addr, now, false)
 	if err != nil {
 		return domain.License{}, false, err
 	}
-	if err := tx.AppendLicense(ctx, l); err != nil {
-		return domain.License{}, false, err
-	}
 	return l, true, nil
+}
+
+// issue signs and appends the next license of ws for sub on plan, bound to
+// addr ("" keeps the subscription's binding), with its license.issued event.
+// The caller holds the workspace's lock.
+func (s *Service) issue(ctx context.Context, tx *store.Tx, ws domain.Workspace, sub domain.Subscription, plan domain.Plan, addr string, now time.Time, offline bool) (domain.License, error) {
+	if addr == "" {
+		addr = sub.Address // a renewal keeps the binding
+	}
+	last, err := tx.LastSequence(ctx, ws.ID)
+	if err != nil {
+		return domain.License{}, err
+	}
+	in := domain.Issue{LicenseID: s.newID(), Sequence: last + 1, Workspace: ws, Subscription: sub, Plan: plan, Address: addr, Now: now, Offline: offline}
+	if sub.Trial() {
+		if in.TrialSupport, err = s.trialSupport(ctx, tx); err != nil {
+			return domain.License{}, err
+		}
+	}
+	l, err := s.sign(ctx, in)
+	if err != nil {
+		return domain.License{}, err
+	}
+	if err := tx.AppendLicense(ctx, l); err != nil {
+		return domain.License{}, err
+	}
+	return l, nil
+}
+
+// trialSupport is the support trial users get: the default free plan's.
+func (s *Service) trialSupport(ctx context.Context, tx *store.Tx) (*domain.Support, error) {
+	free, err := tx.DefaultPlan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sup := free.Definition.Support()
+	return &sup, nil
 }
 
 // subscription returns the workspace's subscription and its plan, starting
@@ -132,7 +188,7 @@ func (s *Service) subscription(ctx context.Context, tx *store.Tx, ws domain.Work
 		return sub, domain.Plan{}, err
 	}
 	if found {
-		plan, err := tx.Plan(ctx, sub.PlanID)
+		plan, err := s.planVersion(ctx, tx, sub.PlanID, sub.PlanVersion)
 		return sub, plan, err
 	}
 	var plan domain.Plan
@@ -169,5 +225,44 @@ func (s *Service) sign(ctx context.Context, in domain.Issue) (domain.License, er
 	return domain.License{
 		ID: in.LicenseID, WorkspaceID: in.Workspace.ID, Sequence: in.Sequence, PlanID: in.Plan.ID, PlanVersion: in.Plan.Version,
 		Address: in.Address, Token: token, KeyID: key.ID, IssuedAt: in.Now, ExpiresAt: &until, Modules: in.Plan.Modules,
+		Trial: in.Subscription.Trial(), Offline: in.Offline,
 	}, nil
+}
+
+// planCache keeps plan versions, which never change once published.
+type planCache struct {
+	mu       sync.RWMutex
+	versions map[planKey]domain.Plan
+}
+
+type planKey struct {
+	id      string
+	version int
+}
+
+// planVersion returns a plan version, from the cache when it can.
+func (s *Service) planVersion(ctx context.Context, tx *store.Tx, id string, version int) (domain.Plan, error) {
+	k := planKey{id, version}
+	s.plans.mu.RLock()
+	p, ok := s.plans.versions[k]
+	s.plans.mu.RUnlock()
+	if ok {
+		return p, nil
+	}
+	var err error
+	if tx != nil {
+		p, err = tx.PlanVersion(ctx, id, version)
+	} else {
+		p, err = s.store.PlanVersion(ctx, id, version)
+	}
+	if err != nil {
+		return p, err
+	}
+	s.plans.mu.Lock()
+	if s.plans.versions == nil {
+		s.plans.versions = map[planKey]domain.Plan{}
+	}
+	s.plans.versions[k] = p
+	s.plans.mu.Unlock()
+	return p, nil
 }

@@ -123,8 +123,9 @@ func TestFirstLicenseWithPlan(t *testing.T) {
 	if doc.Information.GrantedBy.Method != license.GrantedManually || len(doc.GrantedModules) != len(pro.Modules) {
 		t.Errorf("grantedBy %v, %d modules", doc.Information.GrantedBy, len(doc.GrantedModules))
 	}
-	// A paid plan's license runs to the end of the subscription's term.
-	if want := l.IssuedAt.AddDate(0, 0, 365); !l.ExpiresAt.Equal(want) || doc.Validation.ValidPeriods[0].ValidUntil != license.FormatTime(want) {
+	// A paid plan's license runs to the end of the subscription's term, the
+	// end of the UTC day a year on.
+	if want := domain.PeriodEndAfter(l.IssuedAt, 365); !l.ExpiresAt.Equal(want) || doc.Validation.ValidPeriods[0].ValidUntil != license.FormatTime(want) {
 		t.Errorf("expires %v / validUntil %s, want %v", l.ExpiresAt, doc.Validation.ValidPeriods[0].ValidUntil, want)
 	}
 	if got := doc.Limits.ActiveUsers; len(got) != 1 || got[0].Max != 500 {
@@ -343,11 +344,16 @@ func TestIssuedDocumentCarriesTheContract(t *testing.T) {
 		"autoRenew from the plan":             in.AutoRenew,
 		"serverUrls bound to the address":     len(v.ServerURLs) == 1 && v.ServerURLs[0].Value == "chat.example.com" && v.ServerURLs[0].Type == license.URLTypeURL,
 		"cloudWorkspaceId":                    v.CloudWorkspaceID == "ws-doc",
-		"one period until the expiry":         len(v.ValidPeriods) == 1 && v.ValidPeriods[0].ValidUntil == license.FormatTime(*l.ExpiresAt) && v.ValidPeriods[0].ValidFrom == "",
-		"period invalidates the license":      len(v.ValidPeriods) == 1 && v.ValidPeriods[0].InvalidBehavior == license.BehaviorInvalidateLicense,
-		"statisticsReport":                    v.StatisticsReport != nil && v.StatisticsReport.Required,
-		"every known module":                  len(doc.GrantedModules) == len(license.KnownModules),
-		"limits":                              len(doc.Limits.ActiveUsers) == 1 && doc.Limits.ActiveUsers[0].Max == 2000 && len(doc.Limits.MonthlyActiveContacts) == 1,
+		"fair policy at the expiry": len(v.ValidPeriods) == 2 && v.ValidPeriods[0].ValidUntil == license.FormatTime(*l.ExpiresAt) &&
+			v.ValidPeriods[0].ValidFrom == "" && v.ValidPeriods[0].InvalidBehavior == license.BehaviorStartFairPolicy,
+		"invalidated after 30 days' grace": len(v.ValidPeriods) == 2 && v.ValidPeriods[1].ValidUntil == license.FormatTime(l.ExpiresAt.AddDate(0, 0, 30)) &&
+			v.ValidPeriods[1].InvalidBehavior == license.BehaviorInvalidateLicense,
+		"warnings 30 and 7 days ahead": in.NotifyAdminsAt == license.FormatTime(domain.StartOfUTCDay(l.ExpiresAt.AddDate(0, 0, -30))) &&
+			in.NotifyUsersAt == license.FormatTime(domain.StartOfUTCDay(l.ExpiresAt.AddDate(0, 0, -7))),
+		"visual expiration, cancellable": in.VisualExpiration == license.FormatTime(*l.ExpiresAt) && in.Cancellable != nil && *in.Cancellable,
+		"statisticsReport":               v.StatisticsReport != nil && v.StatisticsReport.Required,
+		"every known module":             len(doc.GrantedModules) == len(license.KnownModules),
+		"limits":                         len(doc.Limits.ActiveUsers) == 1 && doc.Limits.ActiveUsers[0].Max == 2000 && len(doc.Limits.MonthlyActiveContacts) == 1,
 		"cloudMeta": doc.CloudMeta != nil && *doc.CloudMeta == license.CloudMeta{
 			WorkspaceID: "ws-doc", CustomerID: "cus_ws-doc", PlanID: "enterprise", PlanName: "Enterprise", PlanVersion: l.PlanVersion, Sequence: 1, SupportPlan: "plus",
 		},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -40,6 +41,7 @@ var apiKeys = map[string]authn.Role{
 
 type env struct {
 	client signerv1.SignerServiceClient
+	subs   signerv1.SubscriptionServiceClient
 	keys   signertest.Keys
 }
 
@@ -49,7 +51,8 @@ func newEnv(t *testing.T) env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st := store.New(signertest.NewPool(t))
 	km := signertest.NewKeys(t)
-	reg := signertest.NewRegistry(domain.Workspace{ID: "ws-1", CustomerID: "cus_1", RegisteredAt: time.Now()})
+	reg := signertest.NewRegistry(domain.Workspace{ID: "ws-1", CustomerID: "cus_1", RegisteredAt: time.Now()},
+		domain.Workspace{ID: "ws-2", CustomerID: "cus_2", RegisteredAt: time.Now()})
 	auth := authn.NewRemote(serviceKey, func(_ context.Context, key string) (authn.Principal, error) {
 		role, ok := apiKeys[key]
 		if !ok {
@@ -58,7 +61,9 @@ func newEnv(t *testing.T) env {
 		return authn.Principal{KeyID: key, Name: key, Role: role}, nil
 	})
 	srv := grpcserver.New(log, auth, server.Policy)
-	signerv1.RegisterSignerServiceServer(srv.Server, server.New(st, issuance.New(st, km, reg), km, log))
+	iss := issuance.New(st, km, reg)
+	signerv1.RegisterSignerServiceServer(srv.Server, server.New(st, iss, km, log))
+	signerv1.RegisterSubscriptionServiceServer(srv.Server, server.NewSubscriptions(iss, log))
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = srv.Server.Serve(lis) }()
 	t.Cleanup(srv.Server.Stop)
@@ -69,7 +74,7 @@ func newEnv(t *testing.T) env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return env{client: signerv1.NewSignerServiceClient(conn), keys: km}
+	return env{client: signerv1.NewSignerServiceClient(conn), subs: signerv1.NewSubscriptionServiceClient(conn), keys: km}
 }
 
 func as(key string) grpc.CallOption { return grpc.PerRPCCredentials(authn.APIKey(key)) }
@@ -83,22 +88,42 @@ func wantStatus(t *testing.T, what string, err error, code codes.Code, reason st
 
 func TestPolicyCoversEveryRPC(t *testing.T) {
 	t.Parallel()
-	if missing := server.Policy.MissingMethods(signerv1.SignerService_ServiceDesc); len(missing) > 0 {
+	// Every service the signer process serves.
+	if missing := server.Policy.MissingMethods(signerv1.SignerService_ServiceDesc, signerv1.SubscriptionService_ServiceDesc); len(missing) > 0 {
 		t.Errorf("RPCs without a policy: %v", missing)
 	}
+	all := []authn.Role{authn.RoleAdmin, authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService}
+	readers := []authn.Role{authn.RoleAdmin, authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead}
 	allowed := map[string][]authn.Role{
-		signerv1.SignerService_ListPlans_FullMethodName:           {authn.RoleAdmin, authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
-		signerv1.SignerService_GetPlan_FullMethodName:             {authn.RoleAdmin, authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
+		signerv1.SignerService_ListPlans_FullMethodName:           all,
+		signerv1.SignerService_GetPlan_FullMethodName:             all,
+		signerv1.SignerService_CreatePlan_FullMethodName:          {authn.RoleAdmin},
+		signerv1.SignerService_PublishPlanVersion_FullMethodName:  {authn.RoleAdmin},
 		signerv1.SignerService_EnsureLicense_FullMethodName:       {authn.RoleAdmin, authn.RoleService},
-		signerv1.SignerService_ListLicenses_FullMethodName:        {authn.RoleAdmin, authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
-		signerv1.SignerService_GetLicensePublicKey_FullMethodName: {authn.RoleAdmin, authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
+		signerv1.SignerService_ListLicenses_FullMethodName:        readers,
+		signerv1.SignerService_IssueOfflineLicense_FullMethodName: {authn.RoleAdmin, authn.RoleSupport, authn.RoleService},
+		signerv1.SignerService_GetLicensePublicKey_FullMethodName: all,
+
+		signerv1.SubscriptionService_GrantSubscription_FullMethodName:     {authn.RoleAdmin, authn.RoleBilling},
+		signerv1.SubscriptionService_StartTrial_FullMethodName:            {authn.RoleAdmin, authn.RoleBilling, authn.RoleSupport, authn.RoleService},
+		signerv1.SubscriptionService_ExtendTrial_FullMethodName:           {authn.RoleAdmin, authn.RoleSupport},
+		signerv1.SubscriptionService_ConvertTrial_FullMethodName:          {authn.RoleAdmin, authn.RoleBilling},
+		signerv1.SubscriptionService_RenewSubscription_FullMethodName:     {authn.RoleAdmin, authn.RoleBilling},
+		signerv1.SubscriptionService_CancelSubscription_FullMethodName:    {authn.RoleAdmin, authn.RoleBilling, authn.RoleService},
+		signerv1.SubscriptionService_SuspendSubscription_FullMethodName:   {authn.RoleAdmin, authn.RoleSupport},
+		signerv1.SubscriptionService_ReinstateSubscription_FullMethodName: {authn.RoleAdmin, authn.RoleSupport},
+		signerv1.SubscriptionService_GetEntitlement_FullMethodName:        all,
+	}
+	for _, sd := range []grpc.ServiceDesc{signerv1.SignerService_ServiceDesc, signerv1.SubscriptionService_ServiceDesc} {
+		for _, m := range sd.Methods {
+			if _, ok := allowed["/"+sd.ServiceName+"/"+m.MethodName]; !ok {
+				t.Errorf("the matrix below lacks %s/%s", sd.ServiceName, m.MethodName)
+			}
+		}
 	}
 	for method, roles := range allowed {
 		for _, role := range authn.Roles {
-			want := false
-			for _, r := range roles {
-				want = want || r == role
-			}
+			want := slices.Contains(roles, role)
 			if got := server.Policy.Allowed(method, role); got != want {
 				t.Errorf("%s as %s: allowed %v, want %v", method, role, got, want)
 			}

@@ -46,6 +46,27 @@ func (s *Store) Plan(ctx context.Context, id string) (domain.Plan, error) {
 	return plan(ctx, s.pool, id)
 }
 
+// PlanVersion returns one version of a plan.
+func (s *Store) PlanVersion(ctx context.Context, id string, version int) (domain.Plan, error) {
+	return planVersion(ctx, s.pool, id, version)
+}
+
+// PlanVersions returns every version of a plan, newest first.
+func (s *Store) PlanVersions(ctx context.Context, id string) ([]domain.Plan, error) {
+	return planVersions(ctx, s.pool, id)
+}
+
+// DefaultPlan returns the plan of workspaces whose registration named none.
+func (s *Store) DefaultPlan(ctx context.Context) (domain.Plan, error) {
+	return defaultPlan(ctx, s.pool)
+}
+
+// LatestLicense returns the workspace's newest license; found is false when
+// it has none.
+func (s *Store) LatestLicense(ctx context.Context, workspaceID string) (domain.License, bool, error) {
+	return latestLicense(ctx, s.pool, workspaceID)
+}
+
 // Workspace returns what the signer knows of a workspace.
 func (s *Store) Workspace(ctx context.Context, id string) (domain.Workspace, error) {
 	return workspace(ctx, s.pool, id)

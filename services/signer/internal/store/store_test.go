@@ -115,3 +115,48 @@ func TestLicensesAreAppendOnly(t *testing.T) {
 		t.Errorf("licenses = %+v, %v", ls, err)
 	}
 }
+
+func TestPlanVersionsAndWithdrawalsAreAppendOnly(t *testing.T) {
+	t.Parallel()
+	pool := signertest.NewPool(t)
+	st := store.New(pool)
+	ctx := t.Context()
+	// The paid plans' second version spells out their period rules; the
+	// first stays, for the licenses and subscriptions that name it.
+	for _, id := range []string{"pro", "enterprise"} {
+		versions, err := st.PlanVersions(ctx, id)
+		if err != nil || len(versions) != 2 || versions[0].Version != 2 || versions[1].Version != 1 {
+			t.Fatalf("%s versions: %d, %v", id, len(versions), err)
+		}
+		v2 := versions[0].Definition
+		if len(v2.EndBehaviors) != 2 || v2.EndBehaviors[0].Behavior != license.BehaviorStartFairPolicy || v2.Notice == nil || v2.Trial == nil || v2.Trial.Days != 30 {
+			t.Errorf("%s v2 = %+v", id, v2)
+		}
+		if len(versions[1].Definition.EndBehaviors) != 0 {
+			t.Errorf("%s v1 changed: %+v", id, versions[1].Definition)
+		}
+		cur, err := st.Plan(ctx, id)
+		if err != nil || cur.Version != 2 {
+			t.Errorf("%s current = v%d, %v", id, cur.Version, err)
+		}
+	}
+	if err := st.SaveWorkspace(ctx, domain.Workspace{ID: "ws-w", RegisteredAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO license_withdrawals (workspace_id, sequence, withdrawn_at) VALUES ('ws-w', 1, now())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`UPDATE plan_versions SET name = 'Cheap'`,
+		`DELETE FROM plan_versions WHERE plan_id = 'pro' AND version = 1`,
+		`UPDATE license_withdrawals SET reason = 'none'`,
+		`DELETE FROM license_withdrawals`,
+	} {
+		if _, err := pool.Exec(ctx, stmt); err == nil {
+			t.Errorf("%s succeeded", stmt)
+		}
+	}
+	if n, err := st.LastSequence(ctx, "ws-w"); err != nil || n != 1 {
+		t.Errorf("last sequence counting withdrawals = %d, %v", n, err)
+	}
+}

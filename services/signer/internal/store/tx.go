@@ -41,36 +41,25 @@ func (t *Tx) SaveWorkspace(ctx context.Context, w domain.Workspace) error {
 	return saveWorkspace(ctx, t.q, w)
 }
 
-// Plan returns one plan.
+// Plan returns one plan at its current version.
 func (t *Tx) Plan(ctx context.Context, id string) (domain.Plan, error) { return plan(ctx, t.q, id) }
+
+// PlanVersion returns one version of a plan.
+func (t *Tx) PlanVersion(ctx context.Context, id string, version int) (domain.Plan, error) {
+	return planVersion(ctx, t.q, id, version)
+}
 
 // DefaultPlan returns the plan of workspaces whose registration named none.
 func (t *Tx) DefaultPlan(ctx context.Context) (domain.Plan, error) { return defaultPlan(ctx, t.q) }
 
-// Subscription returns the workspace's subscription; found is false when it
-// has none yet.
-func (t *Tx) Subscription(ctx context.Context, workspaceID string) (sub domain.Subscription, found bool, err error) {
-	err = t.q.QueryRow(ctx, `SELECT workspace_id, plan_id, plan_version, seats, status, period_start, period_end, address
-		FROM subscriptions WHERE workspace_id = $1`, workspaceID).
-		Scan(&sub.WorkspaceID, &sub.PlanID, &sub.PlanVersion, &sub.Seats, &sub.Status, &sub.PeriodStart, &sub.PeriodEnd, &sub.Address)
-	if pgdb.IsNoRows(err) {
-		return sub, false, nil
-	}
-	return sub, err == nil, err
-}
-
-// CreateSubscription stores a new subscription.
-func (t *Tx) CreateSubscription(ctx context.Context, s domain.Subscription) error {
-	_, err := t.q.Exec(ctx, `INSERT INTO subscriptions (workspace_id, plan_id, plan_version, seats, status, period_start, period_end, address)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		s.WorkspaceID, s.PlanID, s.PlanVersion, s.Seats, s.Status, s.PeriodStart, s.PeriodEnd, s.Address)
-	return err
-}
-
 // LatestLicense returns the workspace's newest license; found is false when
 // it has none.
-func (t *Tx) LatestLicense(ctx context.Context, workspaceID string) (l domain.License, found bool, err error) {
-	l, err = scanLicense(t.q.QueryRow(ctx, `SELECT `+licenseColumns+` FROM licenses
+func (t *Tx) LatestLicense(ctx context.Context, workspaceID string) (domain.License, bool, error) {
+	return latestLicense(ctx, t.q, workspaceID)
+}
+
+func latestLicense(ctx context.Context, q pgdb.Querier, workspaceID string) (l domain.License, found bool, err error) {
+	l, err = scanLicense(q.QueryRow(ctx, `SELECT `+licenseColumns+` FROM licenses
 		WHERE workspace_id = $1 ORDER BY sequence DESC LIMIT 1`, workspaceID))
 	if pgdb.IsNoRows(err) {
 		return l, false, nil
@@ -78,14 +67,16 @@ func (t *Tx) LatestLicense(ctx context.Context, workspaceID string) (l domain.Li
 	return l, err == nil, err
 }
 
+const insertLicense = `INSERT INTO licenses (` + licenseColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
+
 // AppendLicense records an issued license: the row, the subscription's new
 // binding, and the license.issued event, which only ever travel together.
 func (t *Tx) AppendLicense(ctx context.Context, l domain.License) error {
 	if l.Modules == nil {
 		l.Modules = []string{}
 	}
-	if _, err := t.q.Exec(ctx, `INSERT INTO licenses (`+licenseColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		l.ID, l.WorkspaceID, l.Sequence, l.PlanID, l.PlanVersion, l.Address, l.Token, l.KeyID, l.IssuedAt, l.ExpiresAt, l.Modules); err != nil {
+	if _, err := t.q.Exec(ctx, insertLicense,
+		l.ID, l.WorkspaceID, l.Sequence, l.PlanID, l.PlanVersion, l.Address, l.Token, l.KeyID, l.IssuedAt, l.ExpiresAt, l.Modules, l.Trial, l.Offline); err != nil {
 		return fmt.Errorf("insert license: %w", err)
 	}
 	if _, err := t.q.Exec(ctx, `UPDATE subscriptions SET address = $2, updated_at = now() WHERE workspace_id = $1 AND address <> $2`,

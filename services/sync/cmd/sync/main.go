@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"syscall"
@@ -58,11 +59,15 @@ func realMain(ctx context.Context) error {
 
 	st := store.New(base.Pool)
 	licenses := signer.New(signerv1.NewSignerServiceClient(sc), base.Log)
-	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), server.Policy)
+	policy := maps.Clone(server.Policy)
+	maps.Copy(policy, server.AnnouncementPolicy)
+	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), policy)
 	syncv1.RegisterSyncServiceServer(srv.Server, server.New(st, licenses, base.Log))
+	syncv1.RegisterAnnouncementServiceServer(srv.Server, server.NewAnnouncements(st, base.Log))
 	return base.Run(ctx,
 		base.GRPC(srv, cfg.GRPCAddr),
 		base.Relay().Run,
 		consumer.New(base.JS, base.Pool, st, base.Log).Run,
+		consumer.NewWorkspaces(base.JS, base.Pool, st, base.Log).Run,
 	)
 }

@@ -104,3 +104,57 @@ func TestPoisonMessageDoesNotBlockTheNext(t *testing.T) {
 		t.Fatalf("view = %+v", v)
 	}
 }
+
+func TestWithdrawalFollowsTheSequenceRule(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	const ws = "ws-suspended"
+
+	harness.PublishLicenseIssued(t, e.js, "w1", issued(ws, 1, "chat.example.com"))
+	harness.PublishLicenseWithdrawn(t, e.js, "w2", &eventsv1.LicenseWithdrawn{WorkspaceId: ws, Sequence: 2, Reason: "unpaid"})
+	harness.WaitConsumed(t, e.pool, "w2")
+	v := e.view(t, ws)
+	if !v.RemoveLicense || v.LicenseSequence != 2 || v.License != "RCV3_token-ws-suspended-1" {
+		t.Fatalf("withdrawn view = %+v, want removeLicense at sequence 2 keeping the license text", v)
+	}
+	// The license the withdrawal superseded, redelivered under another id,
+	// changes nothing.
+	harness.PublishLicenseIssued(t, e.js, "w1-again", issued(ws, 1, "chat.example.com"))
+	harness.WaitConsumed(t, e.pool, "w1-again")
+	if got := e.view(t, ws); !got.RemoveLicense || got.LicenseSequence != 2 {
+		t.Fatalf("an older license undid the withdrawal: %+v", got)
+	}
+	// Reinstatement: the next license clears removeLicense.
+	harness.PublishLicenseIssued(t, e.js, "w3", issued(ws, 3, "chat.example.com"))
+	harness.WaitConsumed(t, e.pool, "w3")
+	if got := e.view(t, ws); got.RemoveLicense || got.LicenseSequence != 3 || got.License != "RCV3_token-ws-suspended-3" {
+		t.Fatalf("reinstated view = %+v", got)
+	}
+	// A late withdrawal older than the view's license changes nothing.
+	harness.PublishLicenseWithdrawn(t, e.js, "w2-late", &eventsv1.LicenseWithdrawn{WorkspaceId: ws, Sequence: 2})
+	harness.WaitConsumed(t, e.pool, "w2-late")
+	if got := e.view(t, ws); got.RemoveLicense {
+		t.Fatalf("a late withdrawal removed the reinstated license: %+v", got)
+	}
+	// A withdrawal of a workspace sync never saw creates a view that says so.
+	harness.PublishLicenseWithdrawn(t, e.js, "w-new", &eventsv1.LicenseWithdrawn{WorkspaceId: "ws-unseen", Sequence: 4})
+	harness.WaitConsumed(t, e.pool, "w-new")
+	if got := e.view(t, "ws-unseen"); !got.RemoveLicense || got.LicenseSequence != 4 || got.License != "" {
+		t.Fatalf("new withdrawn view = %+v", got)
+	}
+}
+
+func TestLicenseLimitsAreRead(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	tok := harness.SignedLicense(t, "ws-limits", 1, 40, 200)
+	harness.PublishLicenseIssued(t, e.js, "l1", &eventsv1.LicenseIssued{WorkspaceId: "ws-limits", Sequence: 1, Token: tok})
+	harness.WaitConsumed(t, e.pool, "l1")
+	u, err := e.store.Usage(t.Context(), "ws-limits", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Limits.ActiveUsers == nil || *u.Limits.ActiveUsers != 40 || u.Limits.MonthlyActiveContacts == nil || *u.Limits.MonthlyActiveContacts != 200 {
+		t.Errorf("limits = %+v, want the lowest maxima 40 and 200", u.Limits)
+	}
+}

@@ -45,7 +45,12 @@ func (v View) HasLicense() bool { return v.License != "" }
 // license by the signer: it has none, or its license is bound to another
 // site. Addresses compare the way a workspace checks serverUrls, so
 // "https://Chat.example.com/" and "chat.example.com" are the same site.
+// A view whose license was withdrawn needs nothing: the workspace keeps
+// being told to remove its license until it is reinstated.
 func (v View) NeedsLicense(address string) bool {
+	if v.RemoveLicense {
+		return false
+	}
 	return !v.HasLicense() || v.LicenseAddress != license.StripAddress(address)
 }
 
@@ -57,6 +62,55 @@ type License struct {
 	Token    string
 	// Address is the stripped site address the license is bound to.
 	Address string
+	// Limits are the license's lowest maxima, as read by Normalize.
+	Limits Limits
+}
+
+// Limits are the maxima of a license that a usage report can be compared
+// with; nil when the license sets none of that kind.
+type Limits struct {
+	ActiveUsers           *int64
+	MonthlyActiveContacts *int64
+}
+
+// limitsOf reads the lowest maxima of a license sync stored. The signature is
+// not checked: the license came from the signer, over an authenticated
+// channel, and is only read for reporting. A license that does not parse
+// has no limits.
+func limitsOf(token string) Limits {
+	doc, _, err := license.ParseUnverified(token)
+	if err != nil {
+		return Limits{}
+	}
+	lowest := func(ls []license.Limit) *int64 {
+		var out *int64
+		for _, l := range ls {
+			if out == nil || int64(l.Max) < *out {
+				out = new(int64(l.Max))
+			}
+		}
+		return out
+	}
+	return Limits{ActiveUsers: lowest(doc.Limits.ActiveUsers), MonthlyActiveContacts: lowest(doc.Limits.MonthlyActiveContacts)}
+}
+
+// Over names the limit kinds that seats and monthly active contacts exceed.
+func (l Limits) Over(seats, mac int64) []string {
+	var over []string
+	if l.ActiveUsers != nil && seats > *l.ActiveUsers {
+		over = append(over, "activeUsers")
+	}
+	if l.MonthlyActiveContacts != nil && mac > *l.MonthlyActiveContacts {
+		over = append(over, "monthlyActiveContacts")
+	}
+	return over
+}
+
+// Withdrawal is a license withdrawn from a workspace (a suspension). It
+// carries the workspace's next license sequence, so it moves a view under
+// the same rule as a license.
+type Withdrawal struct {
+	Sequence int64
 }
 
 // Validate rejects a license that cannot be applied to a view.
@@ -70,9 +124,11 @@ func (l License) Validate() error {
 	return nil
 }
 
-// Normalize strips the address the way licenses are bound.
+// Normalize strips the address the way licenses are bound, and reads the
+// license's limits.
 func (l License) Normalize() License {
 	l.Address = license.StripAddress(l.Address)
+	l.Limits = limitsOf(l.Token)
 	return l
 }
 
@@ -83,4 +139,32 @@ func ValidateWorkspaceID(id string) error {
 		return fmt.Errorf("%w: %w", ErrInvalidRequest, validate.Field("workspace_id", "required, at most 128 characters"))
 	}
 	return nil
+}
+
+// UsageRecord is one stored usage report.
+type UsageRecord struct {
+	UniqueID              string
+	Address               string
+	Version               string
+	Seats                 int64
+	MonthlyActiveContacts int64
+	ConnectionDisabled    bool
+	ReceivedAt            time.Time
+}
+
+// Usage is a workspace's latest usage beside the limits of its license.
+type Usage struct {
+	WorkspaceID     string
+	LicenseSequence int64
+	Limits          Limits
+	Latest          *UsageRecord
+	History         []UsageRecord
+}
+
+// Over names the limit kinds the latest report exceeds.
+func (u Usage) Over() []string {
+	if u.Latest == nil {
+		return nil
+	}
+	return u.Limits.Over(u.Latest.Seats, u.Latest.MonthlyActiveContacts)
 }

@@ -25,6 +25,17 @@ func PublishLicenseIssued(t testing.TB, js jetstream.JetStream, msgID string, e 
 	PublishRaw(t, js, msgID, events.SubjectLicenseIssued, data, e.GetWorkspaceId(), e.GetSequence())
 }
 
+// PublishLicenseWithdrawn publishes e as the signer's relay would, under
+// msgID.
+func PublishLicenseWithdrawn(t testing.TB, js jetstream.JetStream, msgID string, e *eventsv1.LicenseWithdrawn) {
+	t.Helper()
+	data, err := proto.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	PublishRaw(t, js, msgID, events.SubjectLicenseWithdrawn, data, e.GetWorkspaceId(), e.GetSequence())
+}
+
 // PublishRaw publishes data on subject with the event envelope headers.
 func PublishRaw(t testing.TB, js jetstream.JetStream, msgID, subject string, data []byte, aggregateID string, seq int64) {
 	t.Helper()

@@ -21,15 +21,15 @@ func TestAuthorization(t *testing.T) {
 	e := start(t)
 	e.sync(t, "ws-auth", report("chat.example.com"))
 	tests := []struct {
-		key                string
-		syncCode, viewCode codes.Code
+		key                           string
+		syncCode, viewCode, usageCode codes.Code
 	}{
-		{serviceKey, codes.OK, codes.OK},
-		{"admin-key", codes.OK, codes.OK},
-		{"billing-key", codes.PermissionDenied, codes.OK},
-		{"support-key", codes.PermissionDenied, codes.OK},
-		{"operator-key", codes.PermissionDenied, codes.OK},
-		{"unknown-key", codes.Unauthenticated, codes.Unauthenticated},
+		{serviceKey, codes.OK, codes.OK, codes.PermissionDenied},
+		{"admin-key", codes.OK, codes.OK, codes.OK},
+		{"billing-key", codes.PermissionDenied, codes.OK, codes.OK},
+		{"support-key", codes.PermissionDenied, codes.OK, codes.OK},
+		{"operator-key", codes.PermissionDenied, codes.OK, codes.OK},
+		{"unknown-key", codes.Unauthenticated, codes.Unauthenticated, codes.Unauthenticated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -41,6 +41,14 @@ func TestAuthorization(t *testing.T) {
 			_, err = c.GetSyncView(t.Context(), &syncv1.GetSyncViewRequest{WorkspaceId: "ws-auth"})
 			if got := rpcerr.Code(err); got != tt.viewCode {
 				t.Errorf("GetSyncView: code %v (%v), want %v", got, err, tt.viewCode)
+			}
+			_, err = c.GetUsage(t.Context(), &syncv1.GetUsageRequest{WorkspaceId: "ws-auth"})
+			if got := rpcerr.Code(err); got != tt.usageCode {
+				t.Errorf("GetUsage: code %v (%v), want %v", got, err, tt.usageCode)
+			}
+			_, err = c.ListOverLimit(t.Context(), &syncv1.ListOverLimitRequest{})
+			if got := rpcerr.Code(err); got != tt.usageCode {
+				t.Errorf("ListOverLimit: code %v (%v), want %v", got, err, tt.usageCode)
 			}
 		})
 	}

@@ -16,8 +16,10 @@ import (
 
 // Policy says which roles may call each RPC (admin may call all).
 var Policy = authn.Policy{
-	syncv1.SyncService_Sync_FullMethodName:        {authn.RoleService},
-	syncv1.SyncService_GetSyncView_FullMethodName: {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
+	syncv1.SyncService_Sync_FullMethodName:          {authn.RoleService},
+	syncv1.SyncService_GetSyncView_FullMethodName:   {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
+	syncv1.SyncService_GetUsage_FullMethodName:      {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
+	syncv1.SyncService_ListOverLimit_FullMethodName: {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
 }
 
 // Licenser gives a workspace a license bound to its address (the signer).

@@ -35,7 +35,8 @@ func (s *Server) Sync(ctx context.Context, req *syncv1.SyncRequest) (*syncv1.Syn
 		}
 	case err != nil:
 		return nil, s.errs.Map(ctx, err)
-	case view.NeedsLicense(report.Address):
+	case view.NeedsLicense(report.Address) && !view.RemoveLicense:
+		// (A workspace told to drop its license gets no new one by moving.)
 		lic, err := s.signer.EnsureLicense(ctx, id, report.Address)
 		switch {
 		case err == nil:

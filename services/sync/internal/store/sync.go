@@ -32,7 +32,7 @@ const recordReport = `WITH v AS (
 			announced_at = CASE WHEN reported_unique_id IS DISTINCT FROM $2 OR reported_address IS DISTINCT FROM $3
 				OR reported_version IS DISTINCT FROM $4 OR announced_at IS NULL OR announced_at < $10 - interval '1 hour'
 				THEN $10 ELSE announced_at END,
-			reported_unique_id = $2, reported_address = $3, reported_version = $4
+			reported_unique_id = $2, reported_address = $3, reported_version = $4, reported_seats = $5, reported_mac = $6
 		WHERE workspace_id = $1
 		RETURNING ` + viewColumns + `, announced_at = $10 AS announce
 	), r AS (

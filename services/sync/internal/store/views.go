@@ -25,11 +25,14 @@ func (s *Store) View(ctx context.Context, workspaceID string) (domain.View, erro
 	return scanView(s.pool.QueryRow(ctx, `SELECT `+viewColumns+` FROM views WHERE workspace_id = $1`, workspaceID))
 }
 
-const applyLicense = `INSERT INTO views (workspace_id, revision, license_sequence, license, license_address)
-	VALUES ($1, nextval('view_revision'), $2, $3, $4)
+const applyLicense = `INSERT INTO views (workspace_id, revision, license_sequence, license, license_address,
+		max_active_users, max_monthly_active_contacts)
+	VALUES ($1, nextval('view_revision'), $2, $3, $4, $5, $6)
 	ON CONFLICT (workspace_id) DO UPDATE SET
 		revision = nextval('view_revision'), license_sequence = EXCLUDED.license_sequence,
-		license = EXCLUDED.license, license_address = EXCLUDED.license_address, updated_at = now()
+		license = EXCLUDED.license, license_address = EXCLUDED.license_address, remove_license = false,
+		max_active_users = EXCLUDED.max_active_users, max_monthly_active_contacts = EXCLUDED.max_monthly_active_contacts,
+		updated_at = now()
 	WHERE views.license_sequence < EXCLUDED.license_sequence`
 
 // ApplyLicense puts lic in the workspace's view unless the view already holds
@@ -37,7 +40,7 @@ const applyLicense = `INSERT INTO views (workspace_id, revision, license_sequenc
 // update takes its revision only after it holds the row lock, so two writers
 // of one workspace can never leave the older revision on top.
 func (s *Store) ApplyLicense(ctx context.Context, q pgdb.Querier, workspaceID string, lic domain.License) (bool, error) {
-	tag, err := q.Exec(ctx, applyLicense, workspaceID, lic.Sequence, lic.Token, lic.Address)
+	tag, err := q.Exec(ctx, applyLicense, workspaceID, lic.Sequence, lic.Token, lic.Address, lic.Limits.ActiveUsers, lic.Limits.MonthlyActiveContacts)
 	if err != nil {
 		return false, err
 	}
@@ -49,5 +52,21 @@ func (s *Store) ApplyLicense(ctx context.Context, q pgdb.Querier, workspaceID st
 func (s *Store) ApplyLicenseView(ctx context.Context, workspaceID string, lic domain.License) (domain.View, error) {
 	return scanView(s.pool.QueryRow(ctx, `WITH a AS (`+applyLicense+` RETURNING `+viewColumns+`)
 		SELECT `+viewColumns+` FROM a UNION ALL SELECT `+viewColumns+` FROM views WHERE workspace_id = $1 AND NOT EXISTS (SELECT 1 FROM a)`,
-		workspaceID, lic.Sequence, lic.Token, lic.Address))
+		workspaceID, lic.Sequence, lic.Token, lic.Address, lic.Limits.ActiveUsers, lic.Limits.MonthlyActiveContacts))
+}
+
+// ApplyWithdrawal makes the view say removeLicense, under the same rule as
+// ApplyLicense: only a higher sequence moves it (a withdrawal that arrives
+// after a later license changes nothing). The license text stays, since the
+// protocol always sends one; a view the withdrawal creates has none.
+func (s *Store) ApplyWithdrawal(ctx context.Context, q pgdb.Querier, workspaceID string, w domain.Withdrawal) (bool, error) {
+	tag, err := q.Exec(ctx, `INSERT INTO views (workspace_id, revision, license_sequence, remove_license)
+		VALUES ($1, nextval('view_revision'), $2, true)
+		ON CONFLICT (workspace_id) DO UPDATE SET
+			revision = nextval('view_revision'), license_sequence = EXCLUDED.license_sequence, remove_license = true, updated_at = now()
+		WHERE views.license_sequence < EXCLUDED.license_sequence`, workspaceID, w.Sequence)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() > 0, nil
 }

@@ -27,6 +27,7 @@ var (
 	ErrInvalidAPIKey      = errors.New("invalid API key")
 	ErrCustomerNotFound   = errors.New("customer not found")
 	ErrPlanNotFound       = errors.New("plan not found")
+	ErrCredentialNotFound = errors.New("client credential not found")
 )
 
 // WorkspaceScopes are the scopes a registered workspace may hold; a stock

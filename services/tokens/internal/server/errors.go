@@ -25,6 +25,7 @@ func newMapper(log *slog.Logger) rpcerr.Mapper {
 		{Err: domain.ErrInvalidAPIKey, Code: codes.Unauthenticated, Reason: "API_KEY_INVALID"},
 		{Err: domain.ErrCustomerNotFound, Code: codes.NotFound, Reason: "CUSTOMER_NOT_FOUND"},
 		{Err: domain.ErrPlanNotFound, Code: codes.NotFound, Reason: "PLAN_NOT_FOUND"},
+		{Err: domain.ErrCredentialNotFound, Code: codes.NotFound, Reason: "CREDENTIAL_NOT_FOUND"},
 	}}
 }
 

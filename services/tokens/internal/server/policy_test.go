@@ -95,6 +95,32 @@ func TestAuthorization(t *testing.T) {
 				_, err := c.CreateAPIKey(ctx, &tokensv1.CreateAPIKeyRequest{Name: "made in a test", Role: "support"})
 				return err
 			}},
+		{tokensv1.TokenService_GetRegistrationToken_FullMethodName, []authn.Role{authn.RoleBilling, authn.RoleSupport},
+			func(ctx context.Context, c tokensv1.TokenServiceClient) error {
+				_, err := c.GetRegistrationToken(ctx, &tokensv1.GetRegistrationTokenRequest{Id: "rtk_missing"})
+				return err
+			}},
+		{tokensv1.TokenService_ListRegistrationTokens_FullMethodName, []authn.Role{authn.RoleBilling, authn.RoleSupport},
+			func(ctx context.Context, c tokensv1.TokenServiceClient) error {
+				_, err := c.ListRegistrationTokens(ctx, &tokensv1.ListRegistrationTokensRequest{CustomerId: "cus_none"})
+				return err
+			}},
+		{tokensv1.TokenService_IssueWorkspaceCredentials_FullMethodName, []authn.Role{authn.RoleService},
+			func(ctx context.Context, c tokensv1.TokenServiceClient) error {
+				// Invalid on purpose: an allowed caller gets InvalidArgument.
+				_, err := c.IssueWorkspaceCredentials(ctx, &tokensv1.IssueWorkspaceCredentialsRequest{})
+				return err
+			}},
+		{tokensv1.TokenService_RevokeWorkspaceCredentials_FullMethodName, []authn.Role{authn.RoleService},
+			func(ctx context.Context, c tokensv1.TokenServiceClient) error {
+				_, err := c.RevokeWorkspaceCredentials(ctx, &tokensv1.RevokeWorkspaceCredentialsRequest{WorkspaceId: "ws-none"})
+				return err
+			}},
+		{tokensv1.TokenService_GetClientCredential_FullMethodName, []authn.Role{authn.RoleService},
+			func(ctx context.Context, c tokensv1.TokenServiceClient) error {
+				_, err := c.GetClientCredential(ctx, &tokensv1.GetClientCredentialRequest{ClientId: "missing"})
+				return err
+			}},
 	}
 	if len(rpcs) != len(tokensv1.TokenService_ServiceDesc.Methods) {
 		t.Fatalf("the table covers %d RPCs, the service has %d", len(rpcs), len(tokensv1.TokenService_ServiceDesc.Methods))

@@ -34,6 +34,13 @@ var Policy = authn.Policy{
 	tokensv1.TokenService_GetAccessTokenKeys_FullMethodName:      {authn.RoleService},
 	tokensv1.TokenService_AuthenticateAPIKey_FullMethodName:      {authn.RoleService},
 	tokensv1.TokenService_CreateAPIKey_FullMethodName:            {},
+	tokensv1.TokenService_GetRegistrationToken_FullMethodName:    {authn.RoleBilling, authn.RoleSupport},
+	tokensv1.TokenService_ListRegistrationTokens_FullMethodName:  {authn.RoleBilling, authn.RoleSupport},
+	// The registry issues and revokes credentials of workspaces that
+	// register without a token, and reads their first use.
+	tokensv1.TokenService_IssueWorkspaceCredentials_FullMethodName:  {authn.RoleService},
+	tokensv1.TokenService_RevokeWorkspaceCredentials_FullMethodName: {authn.RoleService},
+	tokensv1.TokenService_GetClientCredential_FullMethodName:        {authn.RoleService},
 }
 
 // Directory answers whether the customers and plans a token names exist; it
@@ -178,6 +185,13 @@ func (s *Server) IssueAccessToken(ctx context.Context, req *tokensv1.IssueAccess
 	key, err := s.keys.Active(ctx)
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
+	}
+	if !cred.FirstUsed {
+		// The first use ends the time a registration by e-mail confirmation
+		// holds the secret for the workspace's repeated poll.
+		if err := s.store.MarkFirstUse(ctx, cred.ClientID); err != nil {
+			return nil, s.toStatus(ctx, err)
+		}
 	}
 	now := time.Now()
 	claims := accessClaims{

@@ -169,14 +169,16 @@ type Credential struct {
 	SecretHash  string
 	Scopes      []string
 	Revoked     bool
+	// FirstUsed says an access token was issued with it before.
+	FirstUsed bool
 }
 
 // Credential returns the credential of clientID.
 func (s *Store) Credential(ctx context.Context, clientID string) (Credential, error) {
 	var c Credential
 	var revokedAt *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT client_id, workspace_id, secret_hash, scopes, revoked_at FROM client_credentials WHERE client_id = $1`,
-		clientID).Scan(&c.ClientID, &c.WorkspaceID, &c.SecretHash, &c.Scopes, &revokedAt)
+	err := s.pool.QueryRow(ctx, `SELECT client_id, workspace_id, secret_hash, scopes, revoked_at, first_used_at IS NOT NULL FROM client_credentials WHERE client_id = $1`,
+		clientID).Scan(&c.ClientID, &c.WorkspaceID, &c.SecretHash, &c.Scopes, &revokedAt, &c.FirstUsed)
 	if pgdb.IsNoRows(err) {
 		return c, domain.ErrInvalidCredentials
 	}

@@ -372,6 +372,258 @@ func (x *LicenseIssued) GetIssuedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// LicenseWithdrawn: licensing.license.withdrawn.v1. The workspace must drop
+// its license (a suspension). It takes the next license sequence of the
+// workspace, so consumers apply it with the same rule as LicenseIssued: only
+// a higher sequence moves a view.
+type LicenseWithdrawn struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WorkspaceId   string                 `protobuf:"bytes,1,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	Sequence      int64                  `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	WithdrawnAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=withdrawn_at,json=withdrawnAt,proto3" json:"withdrawn_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LicenseWithdrawn) Reset() {
+	*x = LicenseWithdrawn{}
+	mi := &file_licensing_events_v1_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LicenseWithdrawn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LicenseWithdrawn) ProtoMessage() {}
+
+func (x *LicenseWithdrawn) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_events_v1_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LicenseWithdrawn.ProtoReflect.Descriptor instead.
+func (*LicenseWithdrawn) Descriptor() ([]byte, []int) {
+	return file_licensing_events_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *LicenseWithdrawn) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *LicenseWithdrawn) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *LicenseWithdrawn) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *LicenseWithdrawn) GetWithdrawnAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WithdrawnAt
+	}
+	return nil
+}
+
+// WorkspaceDeregistered: licensing.workspace.deregistered.v1. An internal
+// client deregistered the workspace: its credentials are revoked and its
+// sync view says removeLicense from then on.
+type WorkspaceDeregistered struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	WorkspaceId    string                 `protobuf:"bytes,1,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	DeregisteredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=deregistered_at,json=deregisteredAt,proto3" json:"deregistered_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *WorkspaceDeregistered) Reset() {
+	*x = WorkspaceDeregistered{}
+	mi := &file_licensing_events_v1_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkspaceDeregistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkspaceDeregistered) ProtoMessage() {}
+
+func (x *WorkspaceDeregistered) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_events_v1_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkspaceDeregistered.ProtoReflect.Descriptor instead.
+func (*WorkspaceDeregistered) Descriptor() ([]byte, []int) {
+	return file_licensing_events_v1_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *WorkspaceDeregistered) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *WorkspaceDeregistered) GetDeregisteredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeregisteredAt
+	}
+	return nil
+}
+
+// RegistrationIntentCreated: licensing.registration.intent_created.v1 (and
+// licensing.registration.intent_resent.v1 for a re-send). The registry's
+// mailer sends mail number mail_number of the intent once. It carries no
+// secret: the mailer reads the confirmation link from the registry's store.
+type RegistrationIntentCreated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IntentId      string                 `protobuf:"bytes,1,opt,name=intent_id,json=intentId,proto3" json:"intent_id,omitempty"`
+	MailNumber    int32                  `protobuf:"varint,2,opt,name=mail_number,json=mailNumber,proto3" json:"mail_number,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegistrationIntentCreated) Reset() {
+	*x = RegistrationIntentCreated{}
+	mi := &file_licensing_events_v1_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegistrationIntentCreated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegistrationIntentCreated) ProtoMessage() {}
+
+func (x *RegistrationIntentCreated) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_events_v1_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegistrationIntentCreated.ProtoReflect.Descriptor instead.
+func (*RegistrationIntentCreated) Descriptor() ([]byte, []int) {
+	return file_licensing_events_v1_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RegistrationIntentCreated) GetIntentId() string {
+	if x != nil {
+		return x.IntentId
+	}
+	return ""
+}
+
+func (x *RegistrationIntentCreated) GetMailNumber() int32 {
+	if x != nil {
+		return x.MailNumber
+	}
+	return 0
+}
+
+func (x *RegistrationIntentCreated) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+// CredentialsRevoked: licensing.credentials.revoked.v1
+type CredentialsRevoked struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WorkspaceId   string                 `protobuf:"bytes,1,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	ClientIds     []string               `protobuf:"bytes,2,rep,name=client_ids,json=clientIds,proto3" json:"client_ids,omitempty"`
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CredentialsRevoked) Reset() {
+	*x = CredentialsRevoked{}
+	mi := &file_licensing_events_v1_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CredentialsRevoked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CredentialsRevoked) ProtoMessage() {}
+
+func (x *CredentialsRevoked) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_events_v1_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CredentialsRevoked.ProtoReflect.Descriptor instead.
+func (*CredentialsRevoked) Descriptor() ([]byte, []int) {
+	return file_licensing_events_v1_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CredentialsRevoked) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *CredentialsRevoked) GetClientIds() []string {
+	if x != nil {
+		return x.ClientIds
+	}
+	return nil
+}
+
+func (x *CredentialsRevoked) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
 var File_licensing_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_licensing_events_v1_events_proto_rawDesc = "" +
@@ -408,7 +660,27 @@ const file_licensing_events_v1_events_proto_rawDesc = "" +
 	"\aaddress\x18\x06 \x01(\tR\aaddress\x12\x14\n" +
 	"\x05token\x18\a \x01(\tR\x05token\x12\x10\n" +
 	"\x03kid\x18\b \x01(\tR\x03kid\x127\n" +
-	"\tissued_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bissuedAtB\xde\x01\n" +
+	"\tissued_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bissuedAt\"\xa8\x01\n" +
+	"\x10LicenseWithdrawn\x12!\n" +
+	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\x03R\bsequence\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12=\n" +
+	"\fwithdrawn_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vwithdrawnAt\"\x7f\n" +
+	"\x15WorkspaceDeregistered\x12!\n" +
+	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\x12C\n" +
+	"\x0fderegistered_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x0ederegisteredAt\"\x94\x01\n" +
+	"\x19RegistrationIntentCreated\x12\x1b\n" +
+	"\tintent_id\x18\x01 \x01(\tR\bintentId\x12\x1f\n" +
+	"\vmail_number\x18\x02 \x01(\x05R\n" +
+	"mailNumber\x129\n" +
+	"\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x91\x01\n" +
+	"\x12CredentialsRevoked\x12!\n" +
+	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\x12\x1d\n" +
+	"\n" +
+	"client_ids\x18\x02 \x03(\tR\tclientIds\x129\n" +
+	"\n" +
+	"revoked_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAtB\xde\x01\n" +
 	"\x17com.licensing.events.v1B\vEventsProtoP\x01ZHgithub.com/cloudlicense/authority/proto/gen/licensing/events/v1;eventsv1\xa2\x02\x03LEX\xaa\x02\x13Licensing.Events.V1\xca\x02\x13Licensing\\Events\\V1\xe2\x02\x1fLicensing\\Events\\V1\\GPBMetadata\xea\x02\x15Licensing::Events::V1b\x06proto3"
 
 var (
@@ -423,24 +695,32 @@ func file_licensing_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_licensing_events_v1_events_proto_rawDescData
 }
 
-var file_licensing_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_licensing_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_licensing_events_v1_events_proto_goTypes = []any{
-	(*WorkspaceRegistered)(nil),   // 0: licensing.events.v1.WorkspaceRegistered
-	(*WorkspaceSynced)(nil),       // 1: licensing.events.v1.WorkspaceSynced
-	(*CredentialsIssued)(nil),     // 2: licensing.events.v1.CredentialsIssued
-	(*LicenseIssued)(nil),         // 3: licensing.events.v1.LicenseIssued
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*WorkspaceRegistered)(nil),       // 0: licensing.events.v1.WorkspaceRegistered
+	(*WorkspaceSynced)(nil),           // 1: licensing.events.v1.WorkspaceSynced
+	(*CredentialsIssued)(nil),         // 2: licensing.events.v1.CredentialsIssued
+	(*LicenseIssued)(nil),             // 3: licensing.events.v1.LicenseIssued
+	(*LicenseWithdrawn)(nil),          // 4: licensing.events.v1.LicenseWithdrawn
+	(*WorkspaceDeregistered)(nil),     // 5: licensing.events.v1.WorkspaceDeregistered
+	(*RegistrationIntentCreated)(nil), // 6: licensing.events.v1.RegistrationIntentCreated
+	(*CredentialsRevoked)(nil),        // 7: licensing.events.v1.CredentialsRevoked
+	(*timestamppb.Timestamp)(nil),     // 8: google.protobuf.Timestamp
 }
 var file_licensing_events_v1_events_proto_depIdxs = []int32{
-	4, // 0: licensing.events.v1.WorkspaceRegistered.registered_at:type_name -> google.protobuf.Timestamp
-	4, // 1: licensing.events.v1.WorkspaceSynced.synced_at:type_name -> google.protobuf.Timestamp
-	4, // 2: licensing.events.v1.CredentialsIssued.issued_at:type_name -> google.protobuf.Timestamp
-	4, // 3: licensing.events.v1.LicenseIssued.issued_at:type_name -> google.protobuf.Timestamp
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	8, // 0: licensing.events.v1.WorkspaceRegistered.registered_at:type_name -> google.protobuf.Timestamp
+	8, // 1: licensing.events.v1.WorkspaceSynced.synced_at:type_name -> google.protobuf.Timestamp
+	8, // 2: licensing.events.v1.CredentialsIssued.issued_at:type_name -> google.protobuf.Timestamp
+	8, // 3: licensing.events.v1.LicenseIssued.issued_at:type_name -> google.protobuf.Timestamp
+	8, // 4: licensing.events.v1.LicenseWithdrawn.withdrawn_at:type_name -> google.protobuf.Timestamp
+	8, // 5: licensing.events.v1.WorkspaceDeregistered.deregistered_at:type_name -> google.protobuf.Timestamp
+	8, // 6: licensing.events.v1.RegistrationIntentCreated.created_at:type_name -> google.protobuf.Timestamp
+	8, // 7: licensing.events.v1.CredentialsRevoked.revoked_at:type_name -> google.protobuf.Timestamp
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_licensing_events_v1_events_proto_init() }
@@ -454,7 +734,7 @@ func file_licensing_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_licensing_events_v1_events_proto_rawDesc), len(file_licensing_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -77,11 +77,75 @@ func (WorkspaceState) EnumDescriptor() ([]byte, []int) {
 	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{0}
 }
 
+type IntentStatus int32
+
+const (
+	IntentStatus_INTENT_STATUS_UNSPECIFIED IntentStatus = 0
+	// Not confirmed yet.
+	IntentStatus_INTENT_STATUS_PENDING IntentStatus = 1
+	// Polled faster than the interval.
+	IntentStatus_INTENT_STATUS_SLOW_DOWN IntentStatus = 2
+	// Past its expiry, or confirmed and its credentials already used.
+	IntentStatus_INTENT_STATUS_EXPIRED IntentStatus = 3
+	// Rejected by the contact.
+	IntentStatus_INTENT_STATUS_REJECTED IntentStatus = 4
+	// Confirmed: the response carries the credentials.
+	IntentStatus_INTENT_STATUS_CONFIRMED IntentStatus = 5
+)
+
+// Enum value maps for IntentStatus.
+var (
+	IntentStatus_name = map[int32]string{
+		0: "INTENT_STATUS_UNSPECIFIED",
+		1: "INTENT_STATUS_PENDING",
+		2: "INTENT_STATUS_SLOW_DOWN",
+		3: "INTENT_STATUS_EXPIRED",
+		4: "INTENT_STATUS_REJECTED",
+		5: "INTENT_STATUS_CONFIRMED",
+	}
+	IntentStatus_value = map[string]int32{
+		"INTENT_STATUS_UNSPECIFIED": 0,
+		"INTENT_STATUS_PENDING":     1,
+		"INTENT_STATUS_SLOW_DOWN":   2,
+		"INTENT_STATUS_EXPIRED":     3,
+		"INTENT_STATUS_REJECTED":    4,
+		"INTENT_STATUS_CONFIRMED":   5,
+	}
+)
+
+func (x IntentStatus) Enum() *IntentStatus {
+	p := new(IntentStatus)
+	*p = x
+	return p
+}
+
+func (x IntentStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (IntentStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_licensing_registry_v1_registry_proto_enumTypes[1].Descriptor()
+}
+
+func (IntentStatus) Type() protoreflect.EnumType {
+	return &file_licensing_registry_v1_registry_proto_enumTypes[1]
+}
+
+func (x IntentStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use IntentStatus.Descriptor instead.
+func (IntentStatus) EnumDescriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{1}
+}
+
 type Customer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	ContactEmail  string                 `protobuf:"bytes,4,opt,name=contact_email,json=contactEmail,proto3" json:"contact_email,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -135,6 +199,13 @@ func (x *Customer) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *Customer) GetContactEmail() string {
+	if x != nil {
+		return x.ContactEmail
+	}
+	return ""
 }
 
 type Workspace struct {
@@ -263,8 +334,12 @@ func (x *Workspace) GetLastSyncedAt() *timestamppb.Timestamp {
 }
 
 type CreateCustomerRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Optional: the customer's contact e-mail. A workspace registering through
+	// e-mail confirmation (PROTOCOL.md 2a) with this contact e-mail joins this
+	// customer.
+	ContactEmail  string `protobuf:"bytes,2,opt,name=contact_email,json=contactEmail,proto3" json:"contact_email,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -302,6 +377,13 @@ func (*CreateCustomerRequest) Descriptor() ([]byte, []int) {
 func (x *CreateCustomerRequest) GetName() string {
 	if x != nil {
 		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateCustomerRequest) GetContactEmail() string {
+	if x != nil {
+		return x.ContactEmail
 	}
 	return ""
 }
@@ -751,16 +833,1023 @@ func (x *ListWorkspacesResponse) GetWorkspaces() []*Workspace {
 	return nil
 }
 
+// RegistrationData is what a workspace says about itself (PROTOCOL.md 1).
+type RegistrationData struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	UniqueId     string                 `protobuf:"bytes,1,opt,name=unique_id,json=uniqueId,proto3" json:"unique_id,omitempty"`
+	WorkspaceId  string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	Address      string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	SiteName     string                 `protobuf:"bytes,4,opt,name=site_name,json=siteName,proto3" json:"site_name,omitempty"`
+	ContactName  string                 `protobuf:"bytes,5,opt,name=contact_name,json=contactName,proto3" json:"contact_name,omitempty"`
+	ContactEmail string                 `protobuf:"bytes,6,opt,name=contact_email,json=contactEmail,proto3" json:"contact_email,omitempty"`
+	AccountName  string                 `protobuf:"bytes,7,opt,name=account_name,json=accountName,proto3" json:"account_name,omitempty"`
+	Version      string                 `protobuf:"bytes,8,opt,name=version,proto3" json:"version,omitempty"`
+	Seats        int64                  `protobuf:"varint,9,opt,name=seats,proto3" json:"seats,omitempty"`
+	// The JSON object as the workspace sent it.
+	RawJson       string `protobuf:"bytes,10,opt,name=raw_json,json=rawJson,proto3" json:"raw_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegistrationData) Reset() {
+	*x = RegistrationData{}
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegistrationData) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegistrationData) ProtoMessage() {}
+
+func (x *RegistrationData) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegistrationData.ProtoReflect.Descriptor instead.
+func (*RegistrationData) Descriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RegistrationData) GetUniqueId() string {
+	if x != nil {
+		return x.UniqueId
+	}
+	return ""
+}
+
+func (x *RegistrationData) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *RegistrationData) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *RegistrationData) GetSiteName() string {
+	if x != nil {
+		return x.SiteName
+	}
+	return ""
+}
+
+func (x *RegistrationData) GetContactName() string {
+	if x != nil {
+		return x.ContactName
+	}
+	return ""
+}
+
+func (x *RegistrationData) GetContactEmail() string {
+	if x != nil {
+		return x.ContactEmail
+	}
+	return ""
+}
+
+func (x *RegistrationData) GetAccountName() string {
+	if x != nil {
+		return x.AccountName
+	}
+	return ""
+}
+
+func (x *RegistrationData) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *RegistrationData) GetSeats() int64 {
+	if x != nil {
+		return x.Seats
+	}
+	return 0
+}
+
+func (x *RegistrationData) GetRawJson() string {
+	if x != nil {
+		return x.RawJson
+	}
+	return ""
+}
+
+type CreateIntentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Data  *RegistrationData      `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// Mail the pending intent of the same unique id and contact again.
+	Resend bool `protobuf:"varint,2,opt,name=resend,proto3" json:"resend,omitempty"`
+	// The page the e-mail links to (the code is appended as ?code=).
+	VerificationUrl string `protobuf:"bytes,3,opt,name=verification_url,json=verificationUrl,proto3" json:"verification_url,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CreateIntentRequest) Reset() {
+	*x = CreateIntentRequest{}
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateIntentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateIntentRequest) ProtoMessage() {}
+
+func (x *CreateIntentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateIntentRequest.ProtoReflect.Descriptor instead.
+func (*CreateIntentRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CreateIntentRequest) GetData() *RegistrationData {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *CreateIntentRequest) GetResend() bool {
+	if x != nil {
+		return x.Resend
+	}
+	return false
+}
+
+func (x *CreateIntentRequest) GetVerificationUrl() string {
+	if x != nil {
+		return x.VerificationUrl
+	}
+	return ""
+}
+
+type CreateIntentResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	DeviceCode      string                 `protobuf:"bytes,1,opt,name=device_code,json=deviceCode,proto3" json:"device_code,omitempty"`
+	UserCode        string                 `protobuf:"bytes,2,opt,name=user_code,json=userCode,proto3" json:"user_code,omitempty"`
+	VerificationUrl string                 `protobuf:"bytes,3,opt,name=verification_url,json=verificationUrl,proto3" json:"verification_url,omitempty"`
+	// Seconds between polls.
+	Interval int32 `protobuf:"varint,4,opt,name=interval,proto3" json:"interval,omitempty"`
+	// Seconds until the intent expires.
+	ExpiresIn     int32  `protobuf:"varint,5,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	WorkspaceId   string `protobuf:"bytes,6,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateIntentResponse) Reset() {
+	*x = CreateIntentResponse{}
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateIntentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateIntentResponse) ProtoMessage() {}
+
+func (x *CreateIntentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateIntentResponse.ProtoReflect.Descriptor instead.
+func (*CreateIntentResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CreateIntentResponse) GetDeviceCode() string {
+	if x != nil {
+		return x.DeviceCode
+	}
+	return ""
+}
+
+func (x *CreateIntentResponse) GetUserCode() string {
+	if x != nil {
+		return x.UserCode
+	}
+	return ""
+}
+
+func (x *CreateIntentResponse) GetVerificationUrl() string {
+	if x != nil {
+		return x.VerificationUrl
+	}
+	return ""
+}
+
+func (x *CreateIntentResponse) GetInterval() int32 {
+	if x != nil {
+		return x.Interval
+	}
+	return 0
+}
+
+func (x *CreateIntentResponse) GetExpiresIn() int32 {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return 0
+}
+
+func (x *CreateIntentResponse) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+type PollIntentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceCode    string                 `protobuf:"bytes,1,opt,name=device_code,json=deviceCode,proto3" json:"device_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PollIntentRequest) Reset() {
+	*x = PollIntentRequest{}
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PollIntentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PollIntentRequest) ProtoMessage() {}
+
+func (x *PollIntentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PollIntentRequest.ProtoReflect.Descriptor instead.
+func (*PollIntentRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PollIntentRequest) GetDeviceCode() string {
+	if x != nil {
+		return x.DeviceCode
+	}
+	return ""
+}
+
+type PollIntentResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Status IntentStatus           `protobuf:"varint,1,opt,name=status,proto3,enum=licensing.registry.v1.IntentStatus" json:"status,omitempty"`
+	// Set when confirmed.
+	Workspace    *Workspace `protobuf:"bytes,2,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	ClientId     string     `protobuf:"bytes,3,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	ClientSecret string     `protobuf:"bytes,4,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	// The site address from the registration data.
+	Address       string `protobuf:"bytes,5,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PollIntentResponse) Reset() {
+	*x = PollIntentResponse{}
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PollIntentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PollIntentResponse) ProtoMessage() {}
+
+func (x *PollIntentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PollIntentResponse.ProtoReflect.Descriptor instead.
+func (*PollIntentResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *PollIntentResponse) GetStatus() IntentStatus {
+	if x != nil {
+		return x.Status
+	}
+	return IntentStatus_INTENT_STATUS_UNSPECIFIED
+}
+
+func (x *PollIntentResponse) GetWorkspace() *Workspace {
+	if x != nil {
+		return x.Workspace
+	}
+	return nil
+}
+
+func (x *PollIntentResponse) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *PollIntentResponse) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+func (x *PollIntentResponse) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+type IntentView struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	WorkspaceId  string                 `protobuf:"bytes,1,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	UserCode     string                 `protobuf:"bytes,2,opt,name=user_code,json=userCode,proto3" json:"user_code,omitempty"`
+	SiteName     string                 `protobuf:"bytes,3,opt,name=site_name,json=siteName,proto3" json:"site_name,omitempty"`
+	Address      string                 `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`
+	ContactEmail string                 `protobuf:"bytes,5,opt,name=contact_email,json=contactEmail,proto3" json:"contact_email,omitempty"`
+	AccountName  string                 `protobuf:"bytes,6,opt,name=account_name,json=accountName,proto3" json:"account_name,omitempty"`
+	// pending, confirmed, rejected or expired.
+	State         string                 `protobuf:"bytes,7,opt,name=state,proto3" json:"state,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IntentView) Reset() {
+	*x = IntentView{}
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IntentView) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IntentView) ProtoMessage() {}
+
+func (x *IntentView) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IntentView.ProtoReflect.Descriptor instead.
+func (*IntentView) Descriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *IntentView) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *IntentView) GetUserCode() string {
+	if x != nil {
+		return x.UserCode
+	}
+	return ""
+}
+
+func (x *IntentView) GetSiteName() string {
+	if x != nil {
+		return x.SiteName
+	}
+	return ""
+}
+
+func (x *IntentView) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *IntentView) GetContactEmail() string {
+	if x != nil {
+		return x.ContactEmail
+	}
+	return ""
+}
+
+func (x *IntentView) GetAccountName() string {
+	if x != nil {
+		return x.AccountName
+	}
+	return ""
+}
+
+func (x *IntentView) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *IntentView) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+type GetIntentByCodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetIntentByCodeRequest) Reset() {
+	*x = GetIntentByCodeRequest{}
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetIntentByCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetIntentByCodeRequest) ProtoMessage() {}
+
+func (x *GetIntentByCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetIntentByCodeRequest.ProtoReflect.Descriptor instead.
+func (*GetIntentByCodeRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetIntentByCodeRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+type GetIntentByCodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Intent        *IntentView            `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetIntentByCodeResponse) Reset() {
+	*x = GetIntentByCodeResponse{}
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetIntentByCodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetIntentByCodeResponse) ProtoMessage() {}
+
+func (x *GetIntentByCodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetIntentByCodeResponse.ProtoReflect.Descriptor instead.
+func (*GetIntentByCodeResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetIntentByCodeResponse) GetIntent() *IntentView {
+	if x != nil {
+		return x.Intent
+	}
+	return nil
+}
+
+type ConfirmIntentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmIntentRequest) Reset() {
+	*x = ConfirmIntentRequest{}
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmIntentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmIntentRequest) ProtoMessage() {}
+
+func (x *ConfirmIntentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmIntentRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmIntentRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ConfirmIntentRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+type ConfirmIntentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Intent        *IntentView            `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
+	Workspace     *Workspace             `protobuf:"bytes,2,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmIntentResponse) Reset() {
+	*x = ConfirmIntentResponse{}
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmIntentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmIntentResponse) ProtoMessage() {}
+
+func (x *ConfirmIntentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmIntentResponse.ProtoReflect.Descriptor instead.
+func (*ConfirmIntentResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ConfirmIntentResponse) GetIntent() *IntentView {
+	if x != nil {
+		return x.Intent
+	}
+	return nil
+}
+
+func (x *ConfirmIntentResponse) GetWorkspace() *Workspace {
+	if x != nil {
+		return x.Workspace
+	}
+	return nil
+}
+
+type RejectIntentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RejectIntentRequest) Reset() {
+	*x = RejectIntentRequest{}
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RejectIntentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RejectIntentRequest) ProtoMessage() {}
+
+func (x *RejectIntentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RejectIntentRequest.ProtoReflect.Descriptor instead.
+func (*RejectIntentRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RejectIntentRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+type RejectIntentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Intent        *IntentView            `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RejectIntentResponse) Reset() {
+	*x = RejectIntentResponse{}
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RejectIntentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RejectIntentResponse) ProtoMessage() {}
+
+func (x *RejectIntentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RejectIntentResponse.ProtoReflect.Descriptor instead.
+func (*RejectIntentResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RejectIntentResponse) GetIntent() *IntentView {
+	if x != nil {
+		return x.Intent
+	}
+	return nil
+}
+
+type DeregisterWorkspaceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeregisterWorkspaceRequest) Reset() {
+	*x = DeregisterWorkspaceRequest{}
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeregisterWorkspaceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeregisterWorkspaceRequest) ProtoMessage() {}
+
+func (x *DeregisterWorkspaceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeregisterWorkspaceRequest.ProtoReflect.Descriptor instead.
+func (*DeregisterWorkspaceRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DeregisterWorkspaceRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DeregisterWorkspaceRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type DeregisterWorkspaceResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Workspace *Workspace             `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	// How many credentials were revoked by this call.
+	CredentialsRevoked int32 `protobuf:"varint,2,opt,name=credentials_revoked,json=credentialsRevoked,proto3" json:"credentials_revoked,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *DeregisterWorkspaceResponse) Reset() {
+	*x = DeregisterWorkspaceResponse{}
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeregisterWorkspaceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeregisterWorkspaceResponse) ProtoMessage() {}
+
+func (x *DeregisterWorkspaceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeregisterWorkspaceResponse.ProtoReflect.Descriptor instead.
+func (*DeregisterWorkspaceResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *DeregisterWorkspaceResponse) GetWorkspace() *Workspace {
+	if x != nil {
+		return x.Workspace
+	}
+	return nil
+}
+
+func (x *DeregisterWorkspaceResponse) GetCredentialsRevoked() int32 {
+	if x != nil {
+		return x.CredentialsRevoked
+	}
+	return 0
+}
+
+type RegisterOfflineRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// base64 of the registration data JSON, as the workspace shows it.
+	ClientKey     string `protobuf:"bytes,1,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`
+	CustomerId    string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterOfflineRequest) Reset() {
+	*x = RegisterOfflineRequest{}
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterOfflineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterOfflineRequest) ProtoMessage() {}
+
+func (x *RegisterOfflineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterOfflineRequest.ProtoReflect.Descriptor instead.
+func (*RegisterOfflineRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RegisterOfflineRequest) GetClientKey() string {
+	if x != nil {
+		return x.ClientKey
+	}
+	return ""
+}
+
+func (x *RegisterOfflineRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+type RegisterOfflineResponse struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Workspace    *Workspace             `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	ClientId     string                 `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	ClientSecret string                 `protobuf:"bytes,3,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	// The offline license ("RCV3_...").
+	License string `protobuf:"bytes,4,opt,name=license,proto3" json:"license,omitempty"`
+	// base64 of the JSON the workspace applies (PROTOCOL.md 8).
+	CloudBlob string `protobuf:"bytes,5,opt,name=cloud_blob,json=cloudBlob,proto3" json:"cloud_blob,omitempty"`
+	// True when the license carries information.offline.
+	Offline       bool `protobuf:"varint,6,opt,name=offline,proto3" json:"offline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterOfflineResponse) Reset() {
+	*x = RegisterOfflineResponse{}
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterOfflineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterOfflineResponse) ProtoMessage() {}
+
+func (x *RegisterOfflineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_registry_v1_registry_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterOfflineResponse.ProtoReflect.Descriptor instead.
+func (*RegisterOfflineResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_registry_v1_registry_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RegisterOfflineResponse) GetWorkspace() *Workspace {
+	if x != nil {
+		return x.Workspace
+	}
+	return nil
+}
+
+func (x *RegisterOfflineResponse) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *RegisterOfflineResponse) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+func (x *RegisterOfflineResponse) GetLicense() string {
+	if x != nil {
+		return x.License
+	}
+	return ""
+}
+
+func (x *RegisterOfflineResponse) GetCloudBlob() string {
+	if x != nil {
+		return x.CloudBlob
+	}
+	return ""
+}
+
+func (x *RegisterOfflineResponse) GetOffline() bool {
+	if x != nil {
+		return x.Offline
+	}
+	return false
+}
+
 var File_licensing_registry_v1_registry_proto protoreflect.FileDescriptor
 
 const file_licensing_registry_v1_registry_proto_rawDesc = "" +
 	"\n" +
-	"$licensing/registry/v1/registry.proto\x12\x15licensing.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n" +
+	"$licensing/registry/v1/registry.proto\x12\x15licensing.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x01\n" +
 	"\bCustomer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x129\n" +
 	"\n" +
-	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xbb\x03\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12#\n" +
+	"\rcontact_email\x18\x04 \x01(\tR\fcontactEmail\"\xbb\x03\n" +
 	"\tWorkspace\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -775,9 +1864,10 @@ const file_licensing_registry_v1_registry_proto_rawDesc = "" +
 	"\aversion\x18\t \x01(\tR\aversion\x12?\n" +
 	"\rregistered_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\fregisteredAt\x12@\n" +
-	"\x0elast_synced_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\flastSyncedAt\"+\n" +
+	"\x0elast_synced_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\flastSyncedAt\"P\n" +
 	"\x15CreateCustomerRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"U\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
+	"\rcontact_email\x18\x02 \x01(\tR\fcontactEmail\"U\n" +
 	"\x16CreateCustomerResponse\x12;\n" +
 	"\bcustomer\x18\x01 \x01(\v2\x1f.licensing.registry.v1.CustomerR\bcustomer\"$\n" +
 	"\x12GetCustomerRequest\x12\x0e\n" +
@@ -805,19 +1895,112 @@ const file_licensing_registry_v1_registry_proto_rawDesc = "" +
 	"\x16ListWorkspacesResponse\x12@\n" +
 	"\n" +
 	"workspaces\x18\x01 \x03(\v2 .licensing.registry.v1.WorkspaceR\n" +
-	"workspaces*\xb2\x01\n" +
+	"workspaces\"\xbf\x02\n" +
+	"\x10RegistrationData\x12\x1b\n" +
+	"\tunique_id\x18\x01 \x01(\tR\buniqueId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x1b\n" +
+	"\tsite_name\x18\x04 \x01(\tR\bsiteName\x12!\n" +
+	"\fcontact_name\x18\x05 \x01(\tR\vcontactName\x12#\n" +
+	"\rcontact_email\x18\x06 \x01(\tR\fcontactEmail\x12!\n" +
+	"\faccount_name\x18\a \x01(\tR\vaccountName\x12\x18\n" +
+	"\aversion\x18\b \x01(\tR\aversion\x12\x14\n" +
+	"\x05seats\x18\t \x01(\x03R\x05seats\x12\x19\n" +
+	"\braw_json\x18\n" +
+	" \x01(\tR\arawJson\"\x95\x01\n" +
+	"\x13CreateIntentRequest\x12;\n" +
+	"\x04data\x18\x01 \x01(\v2'.licensing.registry.v1.RegistrationDataR\x04data\x12\x16\n" +
+	"\x06resend\x18\x02 \x01(\bR\x06resend\x12)\n" +
+	"\x10verification_url\x18\x03 \x01(\tR\x0fverificationUrl\"\xdd\x01\n" +
+	"\x14CreateIntentResponse\x12\x1f\n" +
+	"\vdevice_code\x18\x01 \x01(\tR\n" +
+	"deviceCode\x12\x1b\n" +
+	"\tuser_code\x18\x02 \x01(\tR\buserCode\x12)\n" +
+	"\x10verification_url\x18\x03 \x01(\tR\x0fverificationUrl\x12\x1a\n" +
+	"\binterval\x18\x04 \x01(\x05R\binterval\x12\x1d\n" +
+	"\n" +
+	"expires_in\x18\x05 \x01(\x05R\texpiresIn\x12!\n" +
+	"\fworkspace_id\x18\x06 \x01(\tR\vworkspaceId\"4\n" +
+	"\x11PollIntentRequest\x12\x1f\n" +
+	"\vdevice_code\x18\x01 \x01(\tR\n" +
+	"deviceCode\"\xed\x01\n" +
+	"\x12PollIntentResponse\x12;\n" +
+	"\x06status\x18\x01 \x01(\x0e2#.licensing.registry.v1.IntentStatusR\x06status\x12>\n" +
+	"\tworkspace\x18\x02 \x01(\v2 .licensing.registry.v1.WorkspaceR\tworkspace\x12\x1b\n" +
+	"\tclient_id\x18\x03 \x01(\tR\bclientId\x12#\n" +
+	"\rclient_secret\x18\x04 \x01(\tR\fclientSecret\x12\x18\n" +
+	"\aaddress\x18\x05 \x01(\tR\aaddress\"\x9c\x02\n" +
+	"\n" +
+	"IntentView\x12!\n" +
+	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\x12\x1b\n" +
+	"\tuser_code\x18\x02 \x01(\tR\buserCode\x12\x1b\n" +
+	"\tsite_name\x18\x03 \x01(\tR\bsiteName\x12\x18\n" +
+	"\aaddress\x18\x04 \x01(\tR\aaddress\x12#\n" +
+	"\rcontact_email\x18\x05 \x01(\tR\fcontactEmail\x12!\n" +
+	"\faccount_name\x18\x06 \x01(\tR\vaccountName\x12\x14\n" +
+	"\x05state\x18\a \x01(\tR\x05state\x129\n" +
+	"\n" +
+	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\",\n" +
+	"\x16GetIntentByCodeRequest\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\"T\n" +
+	"\x17GetIntentByCodeResponse\x129\n" +
+	"\x06intent\x18\x01 \x01(\v2!.licensing.registry.v1.IntentViewR\x06intent\"*\n" +
+	"\x14ConfirmIntentRequest\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\"\x92\x01\n" +
+	"\x15ConfirmIntentResponse\x129\n" +
+	"\x06intent\x18\x01 \x01(\v2!.licensing.registry.v1.IntentViewR\x06intent\x12>\n" +
+	"\tworkspace\x18\x02 \x01(\v2 .licensing.registry.v1.WorkspaceR\tworkspace\")\n" +
+	"\x13RejectIntentRequest\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\"Q\n" +
+	"\x14RejectIntentResponse\x129\n" +
+	"\x06intent\x18\x01 \x01(\v2!.licensing.registry.v1.IntentViewR\x06intent\"D\n" +
+	"\x1aDeregisterWorkspaceRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x8e\x01\n" +
+	"\x1bDeregisterWorkspaceResponse\x12>\n" +
+	"\tworkspace\x18\x01 \x01(\v2 .licensing.registry.v1.WorkspaceR\tworkspace\x12/\n" +
+	"\x13credentials_revoked\x18\x02 \x01(\x05R\x12credentialsRevoked\"X\n" +
+	"\x16RegisterOfflineRequest\x12\x1d\n" +
+	"\n" +
+	"client_key\x18\x01 \x01(\tR\tclientKey\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\"\xee\x01\n" +
+	"\x17RegisterOfflineResponse\x12>\n" +
+	"\tworkspace\x18\x01 \x01(\v2 .licensing.registry.v1.WorkspaceR\tworkspace\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12#\n" +
+	"\rclient_secret\x18\x03 \x01(\tR\fclientSecret\x12\x18\n" +
+	"\alicense\x18\x04 \x01(\tR\alicense\x12\x1d\n" +
+	"\n" +
+	"cloud_blob\x18\x05 \x01(\tR\tcloudBlob\x12\x18\n" +
+	"\aoffline\x18\x06 \x01(\bR\aoffline*\xb2\x01\n" +
 	"\x0eWorkspaceState\x12\x1f\n" +
 	"\x1bWORKSPACE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17WORKSPACE_STATE_PENDING\x10\x01\x12\x1e\n" +
 	"\x1aWORKSPACE_STATE_REGISTERED\x10\x02\x12 \n" +
 	"\x1cWORKSPACE_STATE_DISCONNECTED\x10\x03\x12 \n" +
-	"\x1cWORKSPACE_STATE_DEREGISTERED\x10\x042\xb6\x04\n" +
+	"\x1cWORKSPACE_STATE_DEREGISTERED\x10\x04*\xb9\x01\n" +
+	"\fIntentStatus\x12\x1d\n" +
+	"\x19INTENT_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15INTENT_STATUS_PENDING\x10\x01\x12\x1b\n" +
+	"\x17INTENT_STATUS_SLOW_DOWN\x10\x02\x12\x19\n" +
+	"\x15INTENT_STATUS_EXPIRED\x10\x03\x12\x1a\n" +
+	"\x16INTENT_STATUS_REJECTED\x10\x04\x12\x1b\n" +
+	"\x17INTENT_STATUS_CONFIRMED\x10\x052\xb9\n" +
+	"\n" +
 	"\x0fRegistryService\x12m\n" +
 	"\x0eCreateCustomer\x12,.licensing.registry.v1.CreateCustomerRequest\x1a-.licensing.registry.v1.CreateCustomerResponse\x12d\n" +
 	"\vGetCustomer\x12).licensing.registry.v1.GetCustomerRequest\x1a*.licensing.registry.v1.GetCustomerResponse\x12v\n" +
 	"\x11RegisterWithToken\x12/.licensing.registry.v1.RegisterWithTokenRequest\x1a0.licensing.registry.v1.RegisterWithTokenResponse\x12g\n" +
 	"\fGetWorkspace\x12*.licensing.registry.v1.GetWorkspaceRequest\x1a+.licensing.registry.v1.GetWorkspaceResponse\x12m\n" +
-	"\x0eListWorkspaces\x12,.licensing.registry.v1.ListWorkspacesRequest\x1a-.licensing.registry.v1.ListWorkspacesResponseB\xee\x01\n" +
+	"\x0eListWorkspaces\x12,.licensing.registry.v1.ListWorkspacesRequest\x1a-.licensing.registry.v1.ListWorkspacesResponse\x12g\n" +
+	"\fCreateIntent\x12*.licensing.registry.v1.CreateIntentRequest\x1a+.licensing.registry.v1.CreateIntentResponse\x12a\n" +
+	"\n" +
+	"PollIntent\x12(.licensing.registry.v1.PollIntentRequest\x1a).licensing.registry.v1.PollIntentResponse\x12p\n" +
+	"\x0fGetIntentByCode\x12-.licensing.registry.v1.GetIntentByCodeRequest\x1a..licensing.registry.v1.GetIntentByCodeResponse\x12j\n" +
+	"\rConfirmIntent\x12+.licensing.registry.v1.ConfirmIntentRequest\x1a,.licensing.registry.v1.ConfirmIntentResponse\x12g\n" +
+	"\fRejectIntent\x12*.licensing.registry.v1.RejectIntentRequest\x1a+.licensing.registry.v1.RejectIntentResponse\x12|\n" +
+	"\x13DeregisterWorkspace\x121.licensing.registry.v1.DeregisterWorkspaceRequest\x1a2.licensing.registry.v1.DeregisterWorkspaceResponse\x12p\n" +
+	"\x0fRegisterOffline\x12-.licensing.registry.v1.RegisterOfflineRequest\x1a..licensing.registry.v1.RegisterOfflineResponseB\xee\x01\n" +
 	"\x19com.licensing.registry.v1B\rRegistryProtoP\x01ZLgithub.com/cloudlicense/authority/proto/gen/licensing/registry/v1;registryv1\xa2\x02\x03LRX\xaa\x02\x15Licensing.Registry.V1\xca\x02\x15Licensing\\Registry\\V1\xe2\x02!Licensing\\Registry\\V1\\GPBMetadata\xea\x02\x17Licensing::Registry::V1b\x06proto3"
 
 var (
@@ -832,49 +2015,90 @@ func file_licensing_registry_v1_registry_proto_rawDescGZIP() []byte {
 	return file_licensing_registry_v1_registry_proto_rawDescData
 }
 
-var file_licensing_registry_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_licensing_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_licensing_registry_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_licensing_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_licensing_registry_v1_registry_proto_goTypes = []any{
-	(WorkspaceState)(0),               // 0: licensing.registry.v1.WorkspaceState
-	(*Customer)(nil),                  // 1: licensing.registry.v1.Customer
-	(*Workspace)(nil),                 // 2: licensing.registry.v1.Workspace
-	(*CreateCustomerRequest)(nil),     // 3: licensing.registry.v1.CreateCustomerRequest
-	(*CreateCustomerResponse)(nil),    // 4: licensing.registry.v1.CreateCustomerResponse
-	(*GetCustomerRequest)(nil),        // 5: licensing.registry.v1.GetCustomerRequest
-	(*GetCustomerResponse)(nil),       // 6: licensing.registry.v1.GetCustomerResponse
-	(*RegisterWithTokenRequest)(nil),  // 7: licensing.registry.v1.RegisterWithTokenRequest
-	(*RegisterWithTokenResponse)(nil), // 8: licensing.registry.v1.RegisterWithTokenResponse
-	(*GetWorkspaceRequest)(nil),       // 9: licensing.registry.v1.GetWorkspaceRequest
-	(*GetWorkspaceResponse)(nil),      // 10: licensing.registry.v1.GetWorkspaceResponse
-	(*ListWorkspacesRequest)(nil),     // 11: licensing.registry.v1.ListWorkspacesRequest
-	(*ListWorkspacesResponse)(nil),    // 12: licensing.registry.v1.ListWorkspacesResponse
-	(*timestamppb.Timestamp)(nil),     // 13: google.protobuf.Timestamp
+	(WorkspaceState)(0),                 // 0: licensing.registry.v1.WorkspaceState
+	(IntentStatus)(0),                   // 1: licensing.registry.v1.IntentStatus
+	(*Customer)(nil),                    // 2: licensing.registry.v1.Customer
+	(*Workspace)(nil),                   // 3: licensing.registry.v1.Workspace
+	(*CreateCustomerRequest)(nil),       // 4: licensing.registry.v1.CreateCustomerRequest
+	(*CreateCustomerResponse)(nil),      // 5: licensing.registry.v1.CreateCustomerResponse
+	(*GetCustomerRequest)(nil),          // 6: licensing.registry.v1.GetCustomerRequest
+	(*GetCustomerResponse)(nil),         // 7: licensing.registry.v1.GetCustomerResponse
+	(*RegisterWithTokenRequest)(nil),    // 8: licensing.registry.v1.RegisterWithTokenRequest
+	(*RegisterWithTokenResponse)(nil),   // 9: licensing.registry.v1.RegisterWithTokenResponse
+	(*GetWorkspaceRequest)(nil),         // 10: licensing.registry.v1.GetWorkspaceRequest
+	(*GetWorkspaceResponse)(nil),        // 11: licensing.registry.v1.GetWorkspaceResponse
+	(*ListWorkspacesRequest)(nil),       // 12: licensing.registry.v1.ListWorkspacesRequest
+	(*ListWorkspacesResponse)(nil),      // 13: licensing.registry.v1.ListWorkspacesResponse
+	(*RegistrationData)(nil),            // 14: licensing.registry.v1.RegistrationData
+	(*CreateIntentRequest)(nil),         // 15: licensing.registry.v1.CreateIntentRequest
+	(*CreateIntentResponse)(nil),        // 16: licensing.registry.v1.CreateIntentResponse
+	(*PollIntentRequest)(nil),           // 17: licensing.registry.v1.PollIntentRequest
+	(*PollIntentResponse)(nil),          // 18: licensing.registry.v1.PollIntentResponse
+	(*IntentView)(nil),                  // 19: licensing.registry.v1.IntentView
+	(*GetIntentByCodeRequest)(nil),      // 20: licensing.registry.v1.GetIntentByCodeRequest
+	(*GetIntentByCodeResponse)(nil),     // 21: licensing.registry.v1.GetIntentByCodeResponse
+	(*ConfirmIntentRequest)(nil),        // 22: licensing.registry.v1.ConfirmIntentRequest
+	(*ConfirmIntentResponse)(nil),       // 23: licensing.registry.v1.ConfirmIntentResponse
+	(*RejectIntentRequest)(nil),         // 24: licensing.registry.v1.RejectIntentRequest
+	(*RejectIntentResponse)(nil),        // 25: licensing.registry.v1.RejectIntentResponse
+	(*DeregisterWorkspaceRequest)(nil),  // 26: licensing.registry.v1.DeregisterWorkspaceRequest
+	(*DeregisterWorkspaceResponse)(nil), // 27: licensing.registry.v1.DeregisterWorkspaceResponse
+	(*RegisterOfflineRequest)(nil),      // 28: licensing.registry.v1.RegisterOfflineRequest
+	(*RegisterOfflineResponse)(nil),     // 29: licensing.registry.v1.RegisterOfflineResponse
+	(*timestamppb.Timestamp)(nil),       // 30: google.protobuf.Timestamp
 }
 var file_licensing_registry_v1_registry_proto_depIdxs = []int32{
-	13, // 0: licensing.registry.v1.Customer.created_at:type_name -> google.protobuf.Timestamp
+	30, // 0: licensing.registry.v1.Customer.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: licensing.registry.v1.Workspace.state:type_name -> licensing.registry.v1.WorkspaceState
-	13, // 2: licensing.registry.v1.Workspace.registered_at:type_name -> google.protobuf.Timestamp
-	13, // 3: licensing.registry.v1.Workspace.last_synced_at:type_name -> google.protobuf.Timestamp
-	1,  // 4: licensing.registry.v1.CreateCustomerResponse.customer:type_name -> licensing.registry.v1.Customer
-	1,  // 5: licensing.registry.v1.GetCustomerResponse.customer:type_name -> licensing.registry.v1.Customer
-	2,  // 6: licensing.registry.v1.RegisterWithTokenResponse.workspace:type_name -> licensing.registry.v1.Workspace
-	2,  // 7: licensing.registry.v1.GetWorkspaceResponse.workspace:type_name -> licensing.registry.v1.Workspace
-	2,  // 8: licensing.registry.v1.ListWorkspacesResponse.workspaces:type_name -> licensing.registry.v1.Workspace
-	3,  // 9: licensing.registry.v1.RegistryService.CreateCustomer:input_type -> licensing.registry.v1.CreateCustomerRequest
-	5,  // 10: licensing.registry.v1.RegistryService.GetCustomer:input_type -> licensing.registry.v1.GetCustomerRequest
-	7,  // 11: licensing.registry.v1.RegistryService.RegisterWithToken:input_type -> licensing.registry.v1.RegisterWithTokenRequest
-	9,  // 12: licensing.registry.v1.RegistryService.GetWorkspace:input_type -> licensing.registry.v1.GetWorkspaceRequest
-	11, // 13: licensing.registry.v1.RegistryService.ListWorkspaces:input_type -> licensing.registry.v1.ListWorkspacesRequest
-	4,  // 14: licensing.registry.v1.RegistryService.CreateCustomer:output_type -> licensing.registry.v1.CreateCustomerResponse
-	6,  // 15: licensing.registry.v1.RegistryService.GetCustomer:output_type -> licensing.registry.v1.GetCustomerResponse
-	8,  // 16: licensing.registry.v1.RegistryService.RegisterWithToken:output_type -> licensing.registry.v1.RegisterWithTokenResponse
-	10, // 17: licensing.registry.v1.RegistryService.GetWorkspace:output_type -> licensing.registry.v1.GetWorkspaceResponse
-	12, // 18: licensing.registry.v1.RegistryService.ListWorkspaces:output_type -> licensing.registry.v1.ListWorkspacesResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	30, // 2: licensing.registry.v1.Workspace.registered_at:type_name -> google.protobuf.Timestamp
+	30, // 3: licensing.registry.v1.Workspace.last_synced_at:type_name -> google.protobuf.Timestamp
+	2,  // 4: licensing.registry.v1.CreateCustomerResponse.customer:type_name -> licensing.registry.v1.Customer
+	2,  // 5: licensing.registry.v1.GetCustomerResponse.customer:type_name -> licensing.registry.v1.Customer
+	3,  // 6: licensing.registry.v1.RegisterWithTokenResponse.workspace:type_name -> licensing.registry.v1.Workspace
+	3,  // 7: licensing.registry.v1.GetWorkspaceResponse.workspace:type_name -> licensing.registry.v1.Workspace
+	3,  // 8: licensing.registry.v1.ListWorkspacesResponse.workspaces:type_name -> licensing.registry.v1.Workspace
+	14, // 9: licensing.registry.v1.CreateIntentRequest.data:type_name -> licensing.registry.v1.RegistrationData
+	1,  // 10: licensing.registry.v1.PollIntentResponse.status:type_name -> licensing.registry.v1.IntentStatus
+	3,  // 11: licensing.registry.v1.PollIntentResponse.workspace:type_name -> licensing.registry.v1.Workspace
+	30, // 12: licensing.registry.v1.IntentView.expires_at:type_name -> google.protobuf.Timestamp
+	19, // 13: licensing.registry.v1.GetIntentByCodeResponse.intent:type_name -> licensing.registry.v1.IntentView
+	19, // 14: licensing.registry.v1.ConfirmIntentResponse.intent:type_name -> licensing.registry.v1.IntentView
+	3,  // 15: licensing.registry.v1.ConfirmIntentResponse.workspace:type_name -> licensing.registry.v1.Workspace
+	19, // 16: licensing.registry.v1.RejectIntentResponse.intent:type_name -> licensing.registry.v1.IntentView
+	3,  // 17: licensing.registry.v1.DeregisterWorkspaceResponse.workspace:type_name -> licensing.registry.v1.Workspace
+	3,  // 18: licensing.registry.v1.RegisterOfflineResponse.workspace:type_name -> licensing.registry.v1.Workspace
+	4,  // 19: licensing.registry.v1.RegistryService.CreateCustomer:input_type -> licensing.registry.v1.CreateCustomerRequest
+	6,  // 20: licensing.registry.v1.RegistryService.GetCustomer:input_type -> licensing.registry.v1.GetCustomerRequest
+	8,  // 21: licensing.registry.v1.RegistryService.RegisterWithToken:input_type -> licensing.registry.v1.RegisterWithTokenRequest
+	10, // 22: licensing.registry.v1.RegistryService.GetWorkspace:input_type -> licensing.registry.v1.GetWorkspaceRequest
+	12, // 23: licensing.registry.v1.RegistryService.ListWorkspaces:input_type -> licensing.registry.v1.ListWorkspacesRequest
+	15, // 24: licensing.registry.v1.RegistryService.CreateIntent:input_type -> licensing.registry.v1.CreateIntentRequest
+	17, // 25: licensing.registry.v1.RegistryService.PollIntent:input_type -> licensing.registry.v1.PollIntentRequest
+	20, // 26: licensing.registry.v1.RegistryService.GetIntentByCode:input_type -> licensing.registry.v1.GetIntentByCodeRequest
+	22, // 27: licensing.registry.v1.RegistryService.ConfirmIntent:input_type -> licensing.registry.v1.ConfirmIntentRequest
+	24, // 28: licensing.registry.v1.RegistryService.RejectIntent:input_type -> licensing.registry.v1.RejectIntentRequest
+	26, // 29: licensing.registry.v1.RegistryService.DeregisterWorkspace:input_type -> licensing.registry.v1.DeregisterWorkspaceRequest
+	28, // 30: licensing.registry.v1.RegistryService.RegisterOffline:input_type -> licensing.registry.v1.RegisterOfflineRequest
+	5,  // 31: licensing.registry.v1.RegistryService.CreateCustomer:output_type -> licensing.registry.v1.CreateCustomerResponse
+	7,  // 32: licensing.registry.v1.RegistryService.GetCustomer:output_type -> licensing.registry.v1.GetCustomerResponse
+	9,  // 33: licensing.registry.v1.RegistryService.RegisterWithToken:output_type -> licensing.registry.v1.RegisterWithTokenResponse
+	11, // 34: licensing.registry.v1.RegistryService.GetWorkspace:output_type -> licensing.registry.v1.GetWorkspaceResponse
+	13, // 35: licensing.registry.v1.RegistryService.ListWorkspaces:output_type -> licensing.registry.v1.ListWorkspacesResponse
+	16, // 36: licensing.registry.v1.RegistryService.CreateIntent:output_type -> licensing.registry.v1.CreateIntentResponse
+	18, // 37: licensing.registry.v1.RegistryService.PollIntent:output_type -> licensing.registry.v1.PollIntentResponse
+	21, // 38: licensing.registry.v1.RegistryService.GetIntentByCode:output_type -> licensing.registry.v1.GetIntentByCodeResponse
+	23, // 39: licensing.registry.v1.RegistryService.ConfirmIntent:output_type -> licensing.registry.v1.ConfirmIntentResponse
+	25, // 40: licensing.registry.v1.RegistryService.RejectIntent:output_type -> licensing.registry.v1.RejectIntentResponse
+	27, // 41: licensing.registry.v1.RegistryService.DeregisterWorkspace:output_type -> licensing.registry.v1.DeregisterWorkspaceResponse
+	29, // 42: licensing.registry.v1.RegistryService.RegisterOffline:output_type -> licensing.registry.v1.RegisterOfflineResponse
+	31, // [31:43] is the sub-list for method output_type
+	19, // [19:31] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_licensing_registry_v1_registry_proto_init() }
@@ -887,8 +2111,8 @@ func file_licensing_registry_v1_registry_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_licensing_registry_v1_registry_proto_rawDesc), len(file_licensing_registry_v1_registry_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   12,
+			NumEnums:      2,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,11 +19,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RegistryService_CreateCustomer_FullMethodName    = "/licensing.registry.v1.RegistryService/CreateCustomer"
-	RegistryService_GetCustomer_FullMethodName       = "/licensing.registry.v1.RegistryService/GetCustomer"
-	RegistryService_RegisterWithToken_FullMethodName = "/licensing.registry.v1.RegistryService/RegisterWithToken"
-	RegistryService_GetWorkspace_FullMethodName      = "/licensing.registry.v1.RegistryService/GetWorkspace"
-	RegistryService_ListWorkspaces_FullMethodName    = "/licensing.registry.v1.RegistryService/ListWorkspaces"
+	RegistryService_CreateCustomer_FullMethodName      = "/licensing.registry.v1.RegistryService/CreateCustomer"
+	RegistryService_GetCustomer_FullMethodName         = "/licensing.registry.v1.RegistryService/GetCustomer"
+	RegistryService_RegisterWithToken_FullMethodName   = "/licensing.registry.v1.RegistryService/RegisterWithToken"
+	RegistryService_GetWorkspace_FullMethodName        = "/licensing.registry.v1.RegistryService/GetWorkspace"
+	RegistryService_ListWorkspaces_FullMethodName      = "/licensing.registry.v1.RegistryService/ListWorkspaces"
+	RegistryService_CreateIntent_FullMethodName        = "/licensing.registry.v1.RegistryService/CreateIntent"
+	RegistryService_PollIntent_FullMethodName          = "/licensing.registry.v1.RegistryService/PollIntent"
+	RegistryService_GetIntentByCode_FullMethodName     = "/licensing.registry.v1.RegistryService/GetIntentByCode"
+	RegistryService_ConfirmIntent_FullMethodName       = "/licensing.registry.v1.RegistryService/ConfirmIntent"
+	RegistryService_RejectIntent_FullMethodName        = "/licensing.registry.v1.RegistryService/RejectIntent"
+	RegistryService_DeregisterWorkspace_FullMethodName = "/licensing.registry.v1.RegistryService/DeregisterWorkspace"
+	RegistryService_RegisterOffline_FullMethodName     = "/licensing.registry.v1.RegistryService/RegisterOffline"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
@@ -52,6 +59,53 @@ type RegistryServiceClient interface {
 	// ListWorkspaces lists workspaces, optionally of one customer, newest first.
 	// Roles: admin, billing, support, operator-read.
 	ListWorkspaces(ctx context.Context, in *ListWorkspacesRequest, opts ...grpc.CallOption) (*ListWorkspacesResponse, error)
+	// CreateIntent starts an online registration that the workspace's contact
+	// confirms by e-mail (PROTOCOL.md 2a, and 2c's legacy register): it stores
+	// a pending workspace and a registration intent (device code kept hashed,
+	// expiring) and records licensing.registration.intent_created.v1 in the
+	// same transaction; the registry's mailer sends the confirmation e-mail from
+	// it. With resend, a pending intent of the same unique id and contact e-mail
+	// is mailed again and returned instead of a second one being made.
+	// Roles: service. Errors: INVALID_ARGUMENT (INVALID_REGISTRATION_DATA with
+	// the fields), RESOURCE_EXHAUSTED (TOO_MANY_MAILS), FAILED_PRECONDITION
+	// (INTENTS_DISABLED when no INTENT_SECRET_KEY is configured).
+	CreateIntent(ctx context.Context, in *CreateIntentRequest, opts ...grpc.CallOption) (*CreateIntentResponse, error)
+	// PollIntent is the workspace's poll for an intent by its device code. It
+	// answers with the intent's status; once confirmed, with the credentials,
+	// until they are first used or the intent expires (the client secret is
+	// then erased). Roles: service. Errors: NOT_FOUND (INTENT_NOT_FOUND),
+	// INVALID_ARGUMENT.
+	PollIntent(ctx context.Context, in *PollIntentRequest, opts ...grpc.CallOption) (*PollIntentResponse, error)
+	// GetIntentByCode shows the intent a confirmation link names, for the
+	// confirmation page. Roles: service. Errors: NOT_FOUND (INTENT_NOT_FOUND).
+	GetIntentByCode(ctx context.Context, in *GetIntentByCodeRequest, opts ...grpc.CallOption) (*GetIntentByCodeResponse, error)
+	// ConfirmIntent confirms a pending intent by its confirmation code: the
+	// workspace's customer is found or created (see Intent.customer rule in the
+	// README), client credentials are issued by the token service, and the
+	// workspace becomes registered with workspace.registered in the same
+	// transaction. Confirming a confirmed intent again is a no-op.
+	// Roles: service. Errors: NOT_FOUND (INTENT_NOT_FOUND), FAILED_PRECONDITION
+	// (INTENT_EXPIRED, INTENT_REJECTED).
+	ConfirmIntent(ctx context.Context, in *ConfirmIntentRequest, opts ...grpc.CallOption) (*ConfirmIntentResponse, error)
+	// RejectIntent rejects a pending intent by its confirmation code; the
+	// workspace's poll then answers access_denied. Idempotent.
+	// Roles: service. Errors: NOT_FOUND (INTENT_NOT_FOUND), FAILED_PRECONDITION
+	// (INTENT_EXPIRED, INTENT_CONFIRMED).
+	RejectIntent(ctx context.Context, in *RejectIntentRequest, opts ...grpc.CallOption) (*RejectIntentResponse, error)
+	// DeregisterWorkspace disconnects a workspace for good: its credentials are
+	// revoked at the token service (the next token request gets
+	// oauth_invalid_client_credentials), the workspace becomes deregistered and
+	// licensing.workspace.deregistered.v1 is recorded in the same transaction.
+	// Idempotent. Roles: admin, support. Errors: NOT_FOUND
+	// (WORKSPACE_NOT_FOUND).
+	DeregisterWorkspace(ctx context.Context, in *DeregisterWorkspaceRequest, opts ...grpc.CallOption) (*DeregisterWorkspaceResponse, error)
+	// RegisterOffline registers an air-gapped workspace from its client key
+	// (PROTOCOL.md 8: base64 of the registration data JSON) for a customer, and
+	// returns the cloud blob the admin pastes into the workspace, with an
+	// offline license. Roles: admin, billing, support. Errors: INVALID_ARGUMENT
+	// (INVALID_CLIENT_KEY naming the problem, INVALID_REQUEST), NOT_FOUND
+	// (CUSTOMER_NOT_FOUND), FAILED_PRECONDITION (PUBLIC_URL_MISSING).
+	RegisterOffline(ctx context.Context, in *RegisterOfflineRequest, opts ...grpc.CallOption) (*RegisterOfflineResponse, error)
 }
 
 type registryServiceClient struct {
@@ -112,6 +166,76 @@ func (c *registryServiceClient) ListWorkspaces(ctx context.Context, in *ListWork
 	return out, nil
 }
 
+func (c *registryServiceClient) CreateIntent(ctx context.Context, in *CreateIntentRequest, opts ...grpc.CallOption) (*CreateIntentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateIntentResponse)
+	err := c.cc.Invoke(ctx, RegistryService_CreateIntent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) PollIntent(ctx context.Context, in *PollIntentRequest, opts ...grpc.CallOption) (*PollIntentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PollIntentResponse)
+	err := c.cc.Invoke(ctx, RegistryService_PollIntent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) GetIntentByCode(ctx context.Context, in *GetIntentByCodeRequest, opts ...grpc.CallOption) (*GetIntentByCodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetIntentByCodeResponse)
+	err := c.cc.Invoke(ctx, RegistryService_GetIntentByCode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) ConfirmIntent(ctx context.Context, in *ConfirmIntentRequest, opts ...grpc.CallOption) (*ConfirmIntentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConfirmIntentResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ConfirmIntent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) RejectIntent(ctx context.Context, in *RejectIntentRequest, opts ...grpc.CallOption) (*RejectIntentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RejectIntentResponse)
+	err := c.cc.Invoke(ctx, RegistryService_RejectIntent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) DeregisterWorkspace(ctx context.Context, in *DeregisterWorkspaceRequest, opts ...grpc.CallOption) (*DeregisterWorkspaceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeregisterWorkspaceResponse)
+	err := c.cc.Invoke(ctx, RegistryService_DeregisterWorkspace_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) RegisterOffline(ctx context.Context, in *RegisterOfflineRequest, opts ...grpc.CallOption) (*RegisterOfflineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RegisterOfflineResponse)
+	err := c.cc.Invoke(ctx, RegistryService_RegisterOffline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RegistryServiceServer is the server API for RegistryService service.
 // All implementations must embed UnimplementedRegistryServiceServer
 // for forward compatibility.
@@ -138,6 +262,53 @@ type RegistryServiceServer interface {
 	// ListWorkspaces lists workspaces, optionally of one customer, newest first.
 	// Roles: admin, billing, support, operator-read.
 	ListWorkspaces(context.Context, *ListWorkspacesRequest) (*ListWorkspacesResponse, error)
+	// CreateIntent starts an online registration that the workspace's contact
+	// confirms by e-mail (PROTOCOL.md 2a, and 2c's legacy register): it stores
+	// a pending workspace and a registration intent (device code kept hashed,
+	// expiring) and records licensing.registration.intent_created.v1 in the
+	// same transaction; the registry's mailer sends the confirmation e-mail from
+	// it. With resend, a pending intent of the same unique id and contact e-mail
+	// is mailed again and returned instead of a second one being made.
+	// Roles: service. Errors: INVALID_ARGUMENT (INVALID_REGISTRATION_DATA with
+	// the fields), RESOURCE_EXHAUSTED (TOO_MANY_MAILS), FAILED_PRECONDITION
+	// (INTENTS_DISABLED when no INTENT_SECRET_KEY is configured).
+	CreateIntent(context.Context, *CreateIntentRequest) (*CreateIntentResponse, error)
+	// PollIntent is the workspace's poll for an intent by its device code. It
+	// answers with the intent's status; once confirmed, with the credentials,
+	// until they are first used or the intent expires (the client secret is
+	// then erased). Roles: service. Errors: NOT_FOUND (INTENT_NOT_FOUND),
+	// INVALID_ARGUMENT.
+	PollIntent(context.Context, *PollIntentRequest) (*PollIntentResponse, error)
+	// GetIntentByCode shows the intent a confirmation link names, for the
+	// confirmation page. Roles: service. Errors: NOT_FOUND (INTENT_NOT_FOUND).
+	GetIntentByCode(context.Context, *GetIntentByCodeRequest) (*GetIntentByCodeResponse, error)
+	// ConfirmIntent confirms a pending intent by its confirmation code: the
+	// workspace's customer is found or created (see Intent.customer rule in the
+	// README), client credentials are issued by the token service, and the
+	// workspace becomes registered with workspace.registered in the same
+	// transaction. Confirming a confirmed intent again is a no-op.
+	// Roles: service. Errors: NOT_FOUND (INTENT_NOT_FOUND), FAILED_PRECONDITION
+	// (INTENT_EXPIRED, INTENT_REJECTED).
+	ConfirmIntent(context.Context, *ConfirmIntentRequest) (*ConfirmIntentResponse, error)
+	// RejectIntent rejects a pending intent by its confirmation code; the
+	// workspace's poll then answers access_denied. Idempotent.
+	// Roles: service. Errors: NOT_FOUND (INTENT_NOT_FOUND), FAILED_PRECONDITION
+	// (INTENT_EXPIRED, INTENT_CONFIRMED).
+	RejectIntent(context.Context, *RejectIntentRequest) (*RejectIntentResponse, error)
+	// DeregisterWorkspace disconnects a workspace for good: its credentials are
+	// revoked at the token service (the next token request gets
+	// oauth_invalid_client_credentials), the workspace becomes deregistered and
+	// licensing.workspace.deregistered.v1 is recorded in the same transaction.
+	// Idempotent. Roles: admin, support. Errors: NOT_FOUND
+	// (WORKSPACE_NOT_FOUND).
+	DeregisterWorkspace(context.Context, *DeregisterWorkspaceRequest) (*DeregisterWorkspaceResponse, error)
+	// RegisterOffline registers an air-gapped workspace from its client key
+	// (PROTOCOL.md 8: base64 of the registration data JSON) for a customer, and
+	// returns the cloud blob the admin pastes into the workspace, with an
+	// offline license. Roles: admin, billing, support. Errors: INVALID_ARGUMENT
+	// (INVALID_CLIENT_KEY naming the problem, INVALID_REQUEST), NOT_FOUND
+	// (CUSTOMER_NOT_FOUND), FAILED_PRECONDITION (PUBLIC_URL_MISSING).
+	RegisterOffline(context.Context, *RegisterOfflineRequest) (*RegisterOfflineResponse, error)
 	mustEmbedUnimplementedRegistryServiceServer()
 }
 
@@ -162,6 +333,27 @@ func (UnimplementedRegistryServiceServer) GetWorkspace(context.Context, *GetWork
 }
 func (UnimplementedRegistryServiceServer) ListWorkspaces(context.Context, *ListWorkspacesRequest) (*ListWorkspacesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListWorkspaces not implemented")
+}
+func (UnimplementedRegistryServiceServer) CreateIntent(context.Context, *CreateIntentRequest) (*CreateIntentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateIntent not implemented")
+}
+func (UnimplementedRegistryServiceServer) PollIntent(context.Context, *PollIntentRequest) (*PollIntentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PollIntent not implemented")
+}
+func (UnimplementedRegistryServiceServer) GetIntentByCode(context.Context, *GetIntentByCodeRequest) (*GetIntentByCodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetIntentByCode not implemented")
+}
+func (UnimplementedRegistryServiceServer) ConfirmIntent(context.Context, *ConfirmIntentRequest) (*ConfirmIntentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ConfirmIntent not implemented")
+}
+func (UnimplementedRegistryServiceServer) RejectIntent(context.Context, *RejectIntentRequest) (*RejectIntentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RejectIntent not implemented")
+}
+func (UnimplementedRegistryServiceServer) DeregisterWorkspace(context.Context, *DeregisterWorkspaceRequest) (*DeregisterWorkspaceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeregisterWorkspace not implemented")
+}
+func (UnimplementedRegistryServiceServer) RegisterOffline(context.Context, *RegisterOfflineRequest) (*RegisterOfflineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RegisterOffline not implemented")
 }
 func (UnimplementedRegistryServiceServer) mustEmbedUnimplementedRegistryServiceServer() {}
 func (UnimplementedRegistryServiceServer) testEmbeddedByValue()                         {}
@@ -274,6 +466,132 @@ func _RegistryService_ListWorkspaces_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RegistryService_CreateIntent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateIntentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).CreateIntent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_CreateIntent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).CreateIntent(ctx, req.(*CreateIntentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_PollIntent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PollIntentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).PollIntent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_PollIntent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).PollIntent(ctx, req.(*PollIntentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_GetIntentByCode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetIntentByCodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).GetIntentByCode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_GetIntentByCode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).GetIntentByCode(ctx, req.(*GetIntentByCodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_ConfirmIntent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConfirmIntentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ConfirmIntent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ConfirmIntent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ConfirmIntent(ctx, req.(*ConfirmIntentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_RejectIntent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RejectIntentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).RejectIntent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_RejectIntent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).RejectIntent(ctx, req.(*RejectIntentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_DeregisterWorkspace_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeregisterWorkspaceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).DeregisterWorkspace(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_DeregisterWorkspace_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).DeregisterWorkspace(ctx, req.(*DeregisterWorkspaceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_RegisterOffline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegisterOfflineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).RegisterOffline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_RegisterOffline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).RegisterOffline(ctx, req.(*RegisterOfflineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RegistryService_ServiceDesc is the grpc.ServiceDesc for RegistryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -300,6 +618,34 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListWorkspaces",
 			Handler:    _RegistryService_ListWorkspaces_Handler,
+		},
+		{
+			MethodName: "CreateIntent",
+			Handler:    _RegistryService_CreateIntent_Handler,
+		},
+		{
+			MethodName: "PollIntent",
+			Handler:    _RegistryService_PollIntent_Handler,
+		},
+		{
+			MethodName: "GetIntentByCode",
+			Handler:    _RegistryService_GetIntentByCode_Handler,
+		},
+		{
+			MethodName: "ConfirmIntent",
+			Handler:    _RegistryService_ConfirmIntent_Handler,
+		},
+		{
+			MethodName: "RejectIntent",
+			Handler:    _RegistryService_RejectIntent_Handler,
+		},
+		{
+			MethodName: "DeregisterWorkspace",
+			Handler:    _RegistryService_DeregisterWorkspace_Handler,
+		},
+		{
+			MethodName: "RegisterOffline",
+			Handler:    _RegistryService_RegisterOffline_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -31,8 +31,13 @@ type Plan struct {
 	Modules []string               `protobuf:"bytes,5,rep,name=modules,proto3" json:"modules,omitempty"`
 	// The plan's limits and rules as the license document's JSON fragments.
 	DefinitionJson string `protobuf:"bytes,6,opt,name=definition_json,json=definitionJson,proto3" json:"definition_json,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The plan of workspaces whose registration named none, and the plan a
+	// cancelled or expired subscription falls back to.
+	IsDefault bool `protobuf:"varint,7,opt,name=is_default,json=isDefault,proto3" json:"is_default,omitempty"`
+	// When this version was published.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Plan) Reset() {
@@ -107,6 +112,20 @@ func (x *Plan) GetDefinitionJson() string {
 	return ""
 }
 
+func (x *Plan) GetIsDefault() bool {
+	if x != nil {
+		return x.IsDefault
+	}
+	return false
+}
+
+func (x *Plan) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
 type License struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -123,6 +142,8 @@ type License struct {
 	IssuedAt      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=issued_at,json=issuedAt,proto3" json:"issued_at,omitempty"`
 	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	Modules       []string               `protobuf:"bytes,11,rep,name=modules,proto3" json:"modules,omitempty"`
+	Trial         bool                   `protobuf:"varint,12,opt,name=trial,proto3" json:"trial,omitempty"`
+	Offline       bool                   `protobuf:"varint,13,opt,name=offline,proto3" json:"offline,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -234,6 +255,20 @@ func (x *License) GetModules() []string {
 	return nil
 }
 
+func (x *License) GetTrial() bool {
+	if x != nil {
+		return x.Trial
+	}
+	return false
+}
+
+func (x *License) GetOffline() bool {
+	if x != nil {
+		return x.Offline
+	}
+	return false
+}
+
 type ListPlansRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -315,8 +350,10 @@ func (x *ListPlansResponse) GetPlans() []*Plan {
 }
 
 type GetPlanRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// 0: the current version.
+	Version       int32 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -356,6 +393,13 @@ func (x *GetPlanRequest) GetId() string {
 		return x.Id
 	}
 	return ""
+}
+
+func (x *GetPlanRequest) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
 }
 
 type GetPlanResponse struct {
@@ -402,6 +446,382 @@ func (x *GetPlanResponse) GetPlan() *Plan {
 	return nil
 }
 
+type CreatePlanRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Any string unique to this change (a UUID); the same key and request
+	// twice give the same answer and one plan.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// Lower-case letters, digits and dashes, starting with a letter or digit.
+	Id      string   `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Name    string   `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Free    bool     `protobuf:"varint,4,opt,name=free,proto3" json:"free,omitempty"`
+	Modules []string `protobuf:"bytes,5,rep,name=modules,proto3" json:"modules,omitempty"`
+	// The definition (limits, period rules, support entitlement) as JSON.
+	DefinitionJson string `protobuf:"bytes,6,opt,name=definition_json,json=definitionJson,proto3" json:"definition_json,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CreatePlanRequest) Reset() {
+	*x = CreatePlanRequest{}
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePlanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePlanRequest) ProtoMessage() {}
+
+func (x *CreatePlanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePlanRequest.ProtoReflect.Descriptor instead.
+func (*CreatePlanRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *CreatePlanRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *CreatePlanRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CreatePlanRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreatePlanRequest) GetFree() bool {
+	if x != nil {
+		return x.Free
+	}
+	return false
+}
+
+func (x *CreatePlanRequest) GetModules() []string {
+	if x != nil {
+		return x.Modules
+	}
+	return nil
+}
+
+func (x *CreatePlanRequest) GetDefinitionJson() string {
+	if x != nil {
+		return x.DefinitionJson
+	}
+	return ""
+}
+
+type CreatePlanResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Plan          *Plan                  `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePlanResponse) Reset() {
+	*x = CreatePlanResponse{}
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePlanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePlanResponse) ProtoMessage() {}
+
+func (x *CreatePlanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePlanResponse.ProtoReflect.Descriptor instead.
+func (*CreatePlanResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CreatePlanResponse) GetPlan() *Plan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+type PublishPlanVersionRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	Id             string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Name           string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Modules        []string               `protobuf:"bytes,4,rep,name=modules,proto3" json:"modules,omitempty"`
+	DefinitionJson string                 `protobuf:"bytes,5,opt,name=definition_json,json=definitionJson,proto3" json:"definition_json,omitempty"`
+	// When set, the call is refused unless the plan is at this version now.
+	ExpectedVersion int32 `protobuf:"varint,6,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PublishPlanVersionRequest) Reset() {
+	*x = PublishPlanVersionRequest{}
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishPlanVersionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishPlanVersionRequest) ProtoMessage() {}
+
+func (x *PublishPlanVersionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishPlanVersionRequest.ProtoReflect.Descriptor instead.
+func (*PublishPlanVersionRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PublishPlanVersionRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *PublishPlanVersionRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PublishPlanVersionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PublishPlanVersionRequest) GetModules() []string {
+	if x != nil {
+		return x.Modules
+	}
+	return nil
+}
+
+func (x *PublishPlanVersionRequest) GetDefinitionJson() string {
+	if x != nil {
+		return x.DefinitionJson
+	}
+	return ""
+}
+
+func (x *PublishPlanVersionRequest) GetExpectedVersion() int32 {
+	if x != nil {
+		return x.ExpectedVersion
+	}
+	return 0
+}
+
+type PublishPlanVersionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Plan          *Plan                  `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishPlanVersionResponse) Reset() {
+	*x = PublishPlanVersionResponse{}
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishPlanVersionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishPlanVersionResponse) ProtoMessage() {}
+
+func (x *PublishPlanVersionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishPlanVersionResponse.ProtoReflect.Descriptor instead.
+func (*PublishPlanVersionResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PublishPlanVersionResponse) GetPlan() *Plan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+type IssueOfflineLicenseRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	IdempotencyKey string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	WorkspaceId    string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	// When set, must be the workspace's customer.
+	CustomerId string `protobuf:"bytes,3,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The site address from the workspace's offline registration data; empty
+	// keeps the current binding.
+	Address       string `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueOfflineLicenseRequest) Reset() {
+	*x = IssueOfflineLicenseRequest{}
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueOfflineLicenseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueOfflineLicenseRequest) ProtoMessage() {}
+
+func (x *IssueOfflineLicenseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueOfflineLicenseRequest.ProtoReflect.Descriptor instead.
+func (*IssueOfflineLicenseRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *IssueOfflineLicenseRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *IssueOfflineLicenseRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *IssueOfflineLicenseRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *IssueOfflineLicenseRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+type IssueOfflineLicenseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	License       *License               `protobuf:"bytes,1,opt,name=license,proto3" json:"license,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueOfflineLicenseResponse) Reset() {
+	*x = IssueOfflineLicenseResponse{}
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueOfflineLicenseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueOfflineLicenseResponse) ProtoMessage() {}
+
+func (x *IssueOfflineLicenseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueOfflineLicenseResponse.ProtoReflect.Descriptor instead.
+func (*IssueOfflineLicenseResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *IssueOfflineLicenseResponse) GetLicense() *License {
+	if x != nil {
+		return x.License
+	}
+	return nil
+}
+
 type EnsureLicenseRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	WorkspaceId string                 `protobuf:"bytes,1,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
@@ -413,7 +833,7 @@ type EnsureLicenseRequest struct {
 
 func (x *EnsureLicenseRequest) Reset() {
 	*x = EnsureLicenseRequest{}
-	mi := &file_licensing_signer_v1_signer_proto_msgTypes[6]
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -425,7 +845,7 @@ func (x *EnsureLicenseRequest) String() string {
 func (*EnsureLicenseRequest) ProtoMessage() {}
 
 func (x *EnsureLicenseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_signer_proto_msgTypes[6]
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -438,7 +858,7 @@ func (x *EnsureLicenseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnsureLicenseRequest.ProtoReflect.Descriptor instead.
 func (*EnsureLicenseRequest) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{6}
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EnsureLicenseRequest) GetWorkspaceId() string {
@@ -466,7 +886,7 @@ type EnsureLicenseResponse struct {
 
 func (x *EnsureLicenseResponse) Reset() {
 	*x = EnsureLicenseResponse{}
-	mi := &file_licensing_signer_v1_signer_proto_msgTypes[7]
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -478,7 +898,7 @@ func (x *EnsureLicenseResponse) String() string {
 func (*EnsureLicenseResponse) ProtoMessage() {}
 
 func (x *EnsureLicenseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_signer_proto_msgTypes[7]
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -491,7 +911,7 @@ func (x *EnsureLicenseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnsureLicenseResponse.ProtoReflect.Descriptor instead.
 func (*EnsureLicenseResponse) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{7}
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EnsureLicenseResponse) GetLicense() *License {
@@ -517,7 +937,7 @@ type ListLicensesRequest struct {
 
 func (x *ListLicensesRequest) Reset() {
 	*x = ListLicensesRequest{}
-	mi := &file_licensing_signer_v1_signer_proto_msgTypes[8]
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +949,7 @@ func (x *ListLicensesRequest) String() string {
 func (*ListLicensesRequest) ProtoMessage() {}
 
 func (x *ListLicensesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_signer_proto_msgTypes[8]
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +962,7 @@ func (x *ListLicensesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLicensesRequest.ProtoReflect.Descriptor instead.
 func (*ListLicensesRequest) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{8}
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListLicensesRequest) GetWorkspaceId() string {
@@ -561,7 +981,7 @@ type ListLicensesResponse struct {
 
 func (x *ListLicensesResponse) Reset() {
 	*x = ListLicensesResponse{}
-	mi := &file_licensing_signer_v1_signer_proto_msgTypes[9]
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -573,7 +993,7 @@ func (x *ListLicensesResponse) String() string {
 func (*ListLicensesResponse) ProtoMessage() {}
 
 func (x *ListLicensesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_signer_proto_msgTypes[9]
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -586,7 +1006,7 @@ func (x *ListLicensesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLicensesResponse.ProtoReflect.Descriptor instead.
 func (*ListLicensesResponse) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{9}
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListLicensesResponse) GetLicenses() []*License {
@@ -604,7 +1024,7 @@ type GetLicensePublicKeyRequest struct {
 
 func (x *GetLicensePublicKeyRequest) Reset() {
 	*x = GetLicensePublicKeyRequest{}
-	mi := &file_licensing_signer_v1_signer_proto_msgTypes[10]
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -616,7 +1036,7 @@ func (x *GetLicensePublicKeyRequest) String() string {
 func (*GetLicensePublicKeyRequest) ProtoMessage() {}
 
 func (x *GetLicensePublicKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_signer_proto_msgTypes[10]
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -629,7 +1049,7 @@ func (x *GetLicensePublicKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLicensePublicKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetLicensePublicKeyRequest) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{10}
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{16}
 }
 
 type GetLicensePublicKeyResponse struct {
@@ -645,7 +1065,7 @@ type GetLicensePublicKeyResponse struct {
 
 func (x *GetLicensePublicKeyResponse) Reset() {
 	*x = GetLicensePublicKeyResponse{}
-	mi := &file_licensing_signer_v1_signer_proto_msgTypes[11]
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -657,7 +1077,7 @@ func (x *GetLicensePublicKeyResponse) String() string {
 func (*GetLicensePublicKeyResponse) ProtoMessage() {}
 
 func (x *GetLicensePublicKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_signer_proto_msgTypes[11]
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -670,7 +1090,7 @@ func (x *GetLicensePublicKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLicensePublicKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetLicensePublicKeyResponse) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{11}
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetLicensePublicKeyResponse) GetKid() string {
@@ -698,14 +1118,18 @@ var File_licensing_signer_v1_signer_proto protoreflect.FileDescriptor
 
 const file_licensing_signer_v1_signer_proto_rawDesc = "" +
 	"\n" +
-	" licensing/signer/v1/signer.proto\x12\x13licensing.signer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x01\n" +
+	" licensing/signer/v1/signer.proto\x12\x13licensing.signer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf5\x01\n" +
 	"\x04Plan\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x05R\aversion\x12\x12\n" +
 	"\x04free\x18\x04 \x01(\bR\x04free\x12\x18\n" +
 	"\amodules\x18\x05 \x03(\tR\amodules\x12'\n" +
-	"\x0fdefinition_json\x18\x06 \x01(\tR\x0edefinitionJson\"\xe4\x02\n" +
+	"\x0fdefinition_json\x18\x06 \x01(\tR\x0edefinitionJson\x12\x1d\n" +
+	"\n" +
+	"is_default\x18\a \x01(\bR\tisDefault\x129\n" +
+	"\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x94\x03\n" +
 	"\aLicense\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x1a\n" +
@@ -719,14 +1143,43 @@ const file_licensing_signer_v1_signer_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x18\n" +
-	"\amodules\x18\v \x03(\tR\amodules\"\x12\n" +
+	"\amodules\x18\v \x03(\tR\amodules\x12\x14\n" +
+	"\x05trial\x18\f \x01(\bR\x05trial\x12\x18\n" +
+	"\aoffline\x18\r \x01(\bR\aoffline\"\x12\n" +
 	"\x10ListPlansRequest\"D\n" +
 	"\x11ListPlansResponse\x12/\n" +
-	"\x05plans\x18\x01 \x03(\v2\x19.licensing.signer.v1.PlanR\x05plans\" \n" +
+	"\x05plans\x18\x01 \x03(\v2\x19.licensing.signer.v1.PlanR\x05plans\":\n" +
 	"\x0eGetPlanRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"@\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x05R\aversion\"@\n" +
 	"\x0fGetPlanResponse\x12-\n" +
-	"\x04plan\x18\x01 \x01(\v2\x19.licensing.signer.v1.PlanR\x04plan\"S\n" +
+	"\x04plan\x18\x01 \x01(\v2\x19.licensing.signer.v1.PlanR\x04plan\"\xb7\x01\n" +
+	"\x11CreatePlanRequest\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x12\n" +
+	"\x04free\x18\x04 \x01(\bR\x04free\x12\x18\n" +
+	"\amodules\x18\x05 \x03(\tR\amodules\x12'\n" +
+	"\x0fdefinition_json\x18\x06 \x01(\tR\x0edefinitionJson\"C\n" +
+	"\x12CreatePlanResponse\x12-\n" +
+	"\x04plan\x18\x01 \x01(\v2\x19.licensing.signer.v1.PlanR\x04plan\"\xd6\x01\n" +
+	"\x19PublishPlanVersionRequest\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x18\n" +
+	"\amodules\x18\x04 \x03(\tR\amodules\x12'\n" +
+	"\x0fdefinition_json\x18\x05 \x01(\tR\x0edefinitionJson\x12)\n" +
+	"\x10expected_version\x18\x06 \x01(\x05R\x0fexpectedVersion\"K\n" +
+	"\x1aPublishPlanVersionResponse\x12-\n" +
+	"\x04plan\x18\x01 \x01(\v2\x19.licensing.signer.v1.PlanR\x04plan\"\xa3\x01\n" +
+	"\x1aIssueOfflineLicenseRequest\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x1f\n" +
+	"\vcustomer_id\x18\x03 \x01(\tR\n" +
+	"customerId\x12\x18\n" +
+	"\aaddress\x18\x04 \x01(\tR\aaddress\"U\n" +
+	"\x1bIssueOfflineLicenseResponse\x126\n" +
+	"\alicense\x18\x01 \x01(\v2\x1c.licensing.signer.v1.LicenseR\alicense\"S\n" +
 	"\x14EnsureLicenseRequest\x12!\n" +
 	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\"g\n" +
@@ -741,12 +1194,16 @@ const file_licensing_signer_v1_signer_proto_rawDesc = "" +
 	"\x1bGetLicensePublicKeyResponse\x12\x10\n" +
 	"\x03kid\x18\x01 \x01(\tR\x03kid\x12$\n" +
 	"\x0epublic_key_pem\x18\x02 \x01(\tR\fpublicKeyPem\x12\"\n" +
-	"\rpublic_key_v2\x18\x03 \x01(\tR\vpublicKeyV22\x88\x04\n" +
+	"\rpublic_key_v2\x18\x03 \x01(\tR\vpublicKeyV22\xd8\x06\n" +
 	"\rSignerService\x12Z\n" +
 	"\tListPlans\x12%.licensing.signer.v1.ListPlansRequest\x1a&.licensing.signer.v1.ListPlansResponse\x12T\n" +
-	"\aGetPlan\x12#.licensing.signer.v1.GetPlanRequest\x1a$.licensing.signer.v1.GetPlanResponse\x12f\n" +
+	"\aGetPlan\x12#.licensing.signer.v1.GetPlanRequest\x1a$.licensing.signer.v1.GetPlanResponse\x12]\n" +
+	"\n" +
+	"CreatePlan\x12&.licensing.signer.v1.CreatePlanRequest\x1a'.licensing.signer.v1.CreatePlanResponse\x12u\n" +
+	"\x12PublishPlanVersion\x12..licensing.signer.v1.PublishPlanVersionRequest\x1a/.licensing.signer.v1.PublishPlanVersionResponse\x12f\n" +
 	"\rEnsureLicense\x12).licensing.signer.v1.EnsureLicenseRequest\x1a*.licensing.signer.v1.EnsureLicenseResponse\x12c\n" +
 	"\fListLicenses\x12(.licensing.signer.v1.ListLicensesRequest\x1a).licensing.signer.v1.ListLicensesResponse\x12x\n" +
+	"\x13IssueOfflineLicense\x12/.licensing.signer.v1.IssueOfflineLicenseRequest\x1a0.licensing.signer.v1.IssueOfflineLicenseResponse\x12x\n" +
 	"\x13GetLicensePublicKey\x12/.licensing.signer.v1.GetLicensePublicKeyRequest\x1a0.licensing.signer.v1.GetLicensePublicKeyResponseB\xde\x01\n" +
 	"\x17com.licensing.signer.v1B\vSignerProtoP\x01ZHgithub.com/cloudlicense/authority/proto/gen/licensing/signer/v1;signerv1\xa2\x02\x03LSX\xaa\x02\x13Licensing.Signer.V1\xca\x02\x13Licensing\\Signer\\V1\xe2\x02\x1fLicensing\\Signer\\V1\\GPBMetadata\xea\x02\x15Licensing::Signer::V1b\x06proto3"
 
@@ -762,7 +1219,7 @@ func file_licensing_signer_v1_signer_proto_rawDescGZIP() []byte {
 	return file_licensing_signer_v1_signer_proto_rawDescData
 }
 
-var file_licensing_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_licensing_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_licensing_signer_v1_signer_proto_goTypes = []any{
 	(*Plan)(nil),                        // 0: licensing.signer.v1.Plan
 	(*License)(nil),                     // 1: licensing.signer.v1.License
@@ -770,36 +1227,52 @@ var file_licensing_signer_v1_signer_proto_goTypes = []any{
 	(*ListPlansResponse)(nil),           // 3: licensing.signer.v1.ListPlansResponse
 	(*GetPlanRequest)(nil),              // 4: licensing.signer.v1.GetPlanRequest
 	(*GetPlanResponse)(nil),             // 5: licensing.signer.v1.GetPlanResponse
-	(*EnsureLicenseRequest)(nil),        // 6: licensing.signer.v1.EnsureLicenseRequest
-	(*EnsureLicenseResponse)(nil),       // 7: licensing.signer.v1.EnsureLicenseResponse
-	(*ListLicensesRequest)(nil),         // 8: licensing.signer.v1.ListLicensesRequest
-	(*ListLicensesResponse)(nil),        // 9: licensing.signer.v1.ListLicensesResponse
-	(*GetLicensePublicKeyRequest)(nil),  // 10: licensing.signer.v1.GetLicensePublicKeyRequest
-	(*GetLicensePublicKeyResponse)(nil), // 11: licensing.signer.v1.GetLicensePublicKeyResponse
-	(*timestamppb.Timestamp)(nil),       // 12: google.protobuf.Timestamp
+	(*CreatePlanRequest)(nil),           // 6: licensing.signer.v1.CreatePlanRequest
+	(*CreatePlanResponse)(nil),          // 7: licensing.signer.v1.CreatePlanResponse
+	(*PublishPlanVersionRequest)(nil),   // 8: licensing.signer.v1.PublishPlanVersionRequest
+	(*PublishPlanVersionResponse)(nil),  // 9: licensing.signer.v1.PublishPlanVersionResponse
+	(*IssueOfflineLicenseRequest)(nil),  // 10: licensing.signer.v1.IssueOfflineLicenseRequest
+	(*IssueOfflineLicenseResponse)(nil), // 11: licensing.signer.v1.IssueOfflineLicenseResponse
+	(*EnsureLicenseRequest)(nil),        // 12: licensing.signer.v1.EnsureLicenseRequest
+	(*EnsureLicenseResponse)(nil),       // 13: licensing.signer.v1.EnsureLicenseResponse
+	(*ListLicensesRequest)(nil),         // 14: licensing.signer.v1.ListLicensesRequest
+	(*ListLicensesResponse)(nil),        // 15: licensing.signer.v1.ListLicensesResponse
+	(*GetLicensePublicKeyRequest)(nil),  // 16: licensing.signer.v1.GetLicensePublicKeyRequest
+	(*GetLicensePublicKeyResponse)(nil), // 17: licensing.signer.v1.GetLicensePublicKeyResponse
+	(*timestamppb.Timestamp)(nil),       // 18: google.protobuf.Timestamp
 }
 var file_licensing_signer_v1_signer_proto_depIdxs = []int32{
-	12, // 0: licensing.signer.v1.License.issued_at:type_name -> google.protobuf.Timestamp
-	12, // 1: licensing.signer.v1.License.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 2: licensing.signer.v1.ListPlansResponse.plans:type_name -> licensing.signer.v1.Plan
-	0,  // 3: licensing.signer.v1.GetPlanResponse.plan:type_name -> licensing.signer.v1.Plan
-	1,  // 4: licensing.signer.v1.EnsureLicenseResponse.license:type_name -> licensing.signer.v1.License
-	1,  // 5: licensing.signer.v1.ListLicensesResponse.licenses:type_name -> licensing.signer.v1.License
-	2,  // 6: licensing.signer.v1.SignerService.ListPlans:input_type -> licensing.signer.v1.ListPlansRequest
-	4,  // 7: licensing.signer.v1.SignerService.GetPlan:input_type -> licensing.signer.v1.GetPlanRequest
-	6,  // 8: licensing.signer.v1.SignerService.EnsureLicense:input_type -> licensing.signer.v1.EnsureLicenseRequest
-	8,  // 9: licensing.signer.v1.SignerService.ListLicenses:input_type -> licensing.signer.v1.ListLicensesRequest
-	10, // 10: licensing.signer.v1.SignerService.GetLicensePublicKey:input_type -> licensing.signer.v1.GetLicensePublicKeyRequest
-	3,  // 11: licensing.signer.v1.SignerService.ListPlans:output_type -> licensing.signer.v1.ListPlansResponse
-	5,  // 12: licensing.signer.v1.SignerService.GetPlan:output_type -> licensing.signer.v1.GetPlanResponse
-	7,  // 13: licensing.signer.v1.SignerService.EnsureLicense:output_type -> licensing.signer.v1.EnsureLicenseResponse
-	9,  // 14: licensing.signer.v1.SignerService.ListLicenses:output_type -> licensing.signer.v1.ListLicensesResponse
-	11, // 15: licensing.signer.v1.SignerService.GetLicensePublicKey:output_type -> licensing.signer.v1.GetLicensePublicKeyResponse
-	11, // [11:16] is the sub-list for method output_type
-	6,  // [6:11] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	18, // 0: licensing.signer.v1.Plan.updated_at:type_name -> google.protobuf.Timestamp
+	18, // 1: licensing.signer.v1.License.issued_at:type_name -> google.protobuf.Timestamp
+	18, // 2: licensing.signer.v1.License.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 3: licensing.signer.v1.ListPlansResponse.plans:type_name -> licensing.signer.v1.Plan
+	0,  // 4: licensing.signer.v1.GetPlanResponse.plan:type_name -> licensing.signer.v1.Plan
+	0,  // 5: licensing.signer.v1.CreatePlanResponse.plan:type_name -> licensing.signer.v1.Plan
+	0,  // 6: licensing.signer.v1.PublishPlanVersionResponse.plan:type_name -> licensing.signer.v1.Plan
+	1,  // 7: licensing.signer.v1.IssueOfflineLicenseResponse.license:type_name -> licensing.signer.v1.License
+	1,  // 8: licensing.signer.v1.EnsureLicenseResponse.license:type_name -> licensing.signer.v1.License
+	1,  // 9: licensing.signer.v1.ListLicensesResponse.licenses:type_name -> licensing.signer.v1.License
+	2,  // 10: licensing.signer.v1.SignerService.ListPlans:input_type -> licensing.signer.v1.ListPlansRequest
+	4,  // 11: licensing.signer.v1.SignerService.GetPlan:input_type -> licensing.signer.v1.GetPlanRequest
+	6,  // 12: licensing.signer.v1.SignerService.CreatePlan:input_type -> licensing.signer.v1.CreatePlanRequest
+	8,  // 13: licensing.signer.v1.SignerService.PublishPlanVersion:input_type -> licensing.signer.v1.PublishPlanVersionRequest
+	12, // 14: licensing.signer.v1.SignerService.EnsureLicense:input_type -> licensing.signer.v1.EnsureLicenseRequest
+	14, // 15: licensing.signer.v1.SignerService.ListLicenses:input_type -> licensing.signer.v1.ListLicensesRequest
+	10, // 16: licensing.signer.v1.SignerService.IssueOfflineLicense:input_type -> licensing.signer.v1.IssueOfflineLicenseRequest
+	16, // 17: licensing.signer.v1.SignerService.GetLicensePublicKey:input_type -> licensing.signer.v1.GetLicensePublicKeyRequest
+	3,  // 18: licensing.signer.v1.SignerService.ListPlans:output_type -> licensing.signer.v1.ListPlansResponse
+	5,  // 19: licensing.signer.v1.SignerService.GetPlan:output_type -> licensing.signer.v1.GetPlanResponse
+	7,  // 20: licensing.signer.v1.SignerService.CreatePlan:output_type -> licensing.signer.v1.CreatePlanResponse
+	9,  // 21: licensing.signer.v1.SignerService.PublishPlanVersion:output_type -> licensing.signer.v1.PublishPlanVersionResponse
+	13, // 22: licensing.signer.v1.SignerService.EnsureLicense:output_type -> licensing.signer.v1.EnsureLicenseResponse
+	15, // 23: licensing.signer.v1.SignerService.ListLicenses:output_type -> licensing.signer.v1.ListLicensesResponse
+	11, // 24: licensing.signer.v1.SignerService.IssueOfflineLicense:output_type -> licensing.signer.v1.IssueOfflineLicenseResponse
+	17, // 25: licensing.signer.v1.SignerService.GetLicensePublicKey:output_type -> licensing.signer.v1.GetLicensePublicKeyResponse
+	18, // [18:26] is the sub-list for method output_type
+	10, // [10:18] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_licensing_signer_v1_signer_proto_init() }
@@ -813,7 +1286,7 @@ func file_licensing_signer_v1_signer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_licensing_signer_v1_signer_proto_rawDesc), len(file_licensing_signer_v1_signer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

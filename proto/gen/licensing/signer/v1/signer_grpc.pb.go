@@ -21,8 +21,11 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	SignerService_ListPlans_FullMethodName           = "/licensing.signer.v1.SignerService/ListPlans"
 	SignerService_GetPlan_FullMethodName             = "/licensing.signer.v1.SignerService/GetPlan"
+	SignerService_CreatePlan_FullMethodName          = "/licensing.signer.v1.SignerService/CreatePlan"
+	SignerService_PublishPlanVersion_FullMethodName  = "/licensing.signer.v1.SignerService/PublishPlanVersion"
 	SignerService_EnsureLicense_FullMethodName       = "/licensing.signer.v1.SignerService/EnsureLicense"
 	SignerService_ListLicenses_FullMethodName        = "/licensing.signer.v1.SignerService/ListLicenses"
+	SignerService_IssueOfflineLicense_FullMethodName = "/licensing.signer.v1.SignerService/IssueOfflineLicense"
 	SignerService_GetLicensePublicKey_FullMethodName = "/licensing.signer.v1.SignerService/GetLicensePublicKey"
 )
 
@@ -38,8 +41,22 @@ type SignerServiceClient interface {
 	// ListPlans returns every plan with its current version.
 	// Roles: any authenticated internal caller.
 	ListPlans(ctx context.Context, in *ListPlansRequest, opts ...grpc.CallOption) (*ListPlansResponse, error)
-	// GetPlan returns one plan. Errors: NOT_FOUND (PLAN_NOT_FOUND).
+	// GetPlan returns one plan at its current version, or at the version
+	// asked for. Errors: NOT_FOUND (PLAN_NOT_FOUND), INVALID_ARGUMENT.
 	GetPlan(ctx context.Context, in *GetPlanRequest, opts ...grpc.CallOption) (*GetPlanResponse, error)
+	// CreatePlan adds a plan at version 1. The definition is checked the way
+	// a license built from it would be: a plan whose license would not
+	// validate is refused, naming the field. Roles: admin.
+	// Errors: INVALID_ARGUMENT (INVALID_PLAN with the fields), ALREADY_EXISTS
+	// (PLAN_EXISTS), FAILED_PRECONDITION (IDEMPOTENCY_KEY_REUSED).
+	CreatePlan(ctx context.Context, in *CreatePlanRequest, opts ...grpc.CallOption) (*CreatePlanResponse, error)
+	// PublishPlanVersion publishes the next version of a plan. Subscriptions
+	// granted, renewed or converted from then on get it; licenses already
+	// issued, and subscriptions not changed since, keep theirs. Roles: admin.
+	// Errors: NOT_FOUND (PLAN_NOT_FOUND), INVALID_ARGUMENT (INVALID_PLAN),
+	// FAILED_PRECONDITION (PLAN_VERSION_CONFLICT when expected_version is not
+	// the current version, IDEMPOTENCY_KEY_REUSED).
+	PublishPlanVersion(ctx context.Context, in *PublishPlanVersionRequest, opts ...grpc.CallOption) (*PublishPlanVersionResponse, error)
 	// EnsureLicense returns the workspace's current license, first issuing one
 	// (sequence + 1, through the outbox) when the workspace has none yet or its
 	// current license is bound to another site address. Idempotent.
@@ -49,6 +66,15 @@ type SignerServiceClient interface {
 	// ListLicenses returns a workspace's license history, newest first.
 	// Roles: admin, billing, support, operator-read.
 	ListLicenses(ctx context.Context, in *ListLicensesRequest, opts ...grpc.CallOption) (*ListLicensesResponse, error)
+	// IssueOfflineLicense issues a license flagged offline (information.offline,
+	// no statistics report required) for a known workspace, through the same
+	// issuance path as every other license (sequence + 1, outbox). It can be
+	// called right after an offline registration: a workspace the signer has
+	// not heard of yet is looked up in the registry. Roles: admin, support,
+	// service. Errors: NOT_FOUND (WORKSPACE_NOT_FOUND, also for a customer_id
+	// that is not the workspace's), INVALID_ARGUMENT (INVALID_ADDRESS),
+	// FAILED_PRECONDITION (SUBSCRIPTION_SUSPENDED, IDEMPOTENCY_KEY_REUSED).
+	IssueOfflineLicense(ctx context.Context, in *IssueOfflineLicenseRequest, opts ...grpc.CallOption) (*IssueOfflineLicenseResponse, error)
 	// GetLicensePublicKey returns the public half of the active license
 	// signing key, in the forms workspaces use. Roles: any internal caller.
 	GetLicensePublicKey(ctx context.Context, in *GetLicensePublicKeyRequest, opts ...grpc.CallOption) (*GetLicensePublicKeyResponse, error)
@@ -82,6 +108,26 @@ func (c *signerServiceClient) GetPlan(ctx context.Context, in *GetPlanRequest, o
 	return out, nil
 }
 
+func (c *signerServiceClient) CreatePlan(ctx context.Context, in *CreatePlanRequest, opts ...grpc.CallOption) (*CreatePlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreatePlanResponse)
+	err := c.cc.Invoke(ctx, SignerService_CreatePlan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *signerServiceClient) PublishPlanVersion(ctx context.Context, in *PublishPlanVersionRequest, opts ...grpc.CallOption) (*PublishPlanVersionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PublishPlanVersionResponse)
+	err := c.cc.Invoke(ctx, SignerService_PublishPlanVersion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *signerServiceClient) EnsureLicense(ctx context.Context, in *EnsureLicenseRequest, opts ...grpc.CallOption) (*EnsureLicenseResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(EnsureLicenseResponse)
@@ -96,6 +142,16 @@ func (c *signerServiceClient) ListLicenses(ctx context.Context, in *ListLicenses
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListLicensesResponse)
 	err := c.cc.Invoke(ctx, SignerService_ListLicenses_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *signerServiceClient) IssueOfflineLicense(ctx context.Context, in *IssueOfflineLicenseRequest, opts ...grpc.CallOption) (*IssueOfflineLicenseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssueOfflineLicenseResponse)
+	err := c.cc.Invoke(ctx, SignerService_IssueOfflineLicense_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -124,8 +180,22 @@ type SignerServiceServer interface {
 	// ListPlans returns every plan with its current version.
 	// Roles: any authenticated internal caller.
 	ListPlans(context.Context, *ListPlansRequest) (*ListPlansResponse, error)
-	// GetPlan returns one plan. Errors: NOT_FOUND (PLAN_NOT_FOUND).
+	// GetPlan returns one plan at its current version, or at the version
+	// asked for. Errors: NOT_FOUND (PLAN_NOT_FOUND), INVALID_ARGUMENT.
 	GetPlan(context.Context, *GetPlanRequest) (*GetPlanResponse, error)
+	// CreatePlan adds a plan at version 1. The definition is checked the way
+	// a license built from it would be: a plan whose license would not
+	// validate is refused, naming the field. Roles: admin.
+	// Errors: INVALID_ARGUMENT (INVALID_PLAN with the fields), ALREADY_EXISTS
+	// (PLAN_EXISTS), FAILED_PRECONDITION (IDEMPOTENCY_KEY_REUSED).
+	CreatePlan(context.Context, *CreatePlanRequest) (*CreatePlanResponse, error)
+	// PublishPlanVersion publishes the next version of a plan. Subscriptions
+	// granted, renewed or converted from then on get it; licenses already
+	// issued, and subscriptions not changed since, keep theirs. Roles: admin.
+	// Errors: NOT_FOUND (PLAN_NOT_FOUND), INVALID_ARGUMENT (INVALID_PLAN),
+	// FAILED_PRECONDITION (PLAN_VERSION_CONFLICT when expected_version is not
+	// the current version, IDEMPOTENCY_KEY_REUSED).
+	PublishPlanVersion(context.Context, *PublishPlanVersionRequest) (*PublishPlanVersionResponse, error)
 	// EnsureLicense returns the workspace's current license, first issuing one
 	// (sequence + 1, through the outbox) when the workspace has none yet or its
 	// current license is bound to another site address. Idempotent.
@@ -135,6 +205,15 @@ type SignerServiceServer interface {
 	// ListLicenses returns a workspace's license history, newest first.
 	// Roles: admin, billing, support, operator-read.
 	ListLicenses(context.Context, *ListLicensesRequest) (*ListLicensesResponse, error)
+	// IssueOfflineLicense issues a license flagged offline (information.offline,
+	// no statistics report required) for a known workspace, through the same
+	// issuance path as every other license (sequence + 1, outbox). It can be
+	// called right after an offline registration: a workspace the signer has
+	// not heard of yet is looked up in the registry. Roles: admin, support,
+	// service. Errors: NOT_FOUND (WORKSPACE_NOT_FOUND, also for a customer_id
+	// that is not the workspace's), INVALID_ARGUMENT (INVALID_ADDRESS),
+	// FAILED_PRECONDITION (SUBSCRIPTION_SUSPENDED, IDEMPOTENCY_KEY_REUSED).
+	IssueOfflineLicense(context.Context, *IssueOfflineLicenseRequest) (*IssueOfflineLicenseResponse, error)
 	// GetLicensePublicKey returns the public half of the active license
 	// signing key, in the forms workspaces use. Roles: any internal caller.
 	GetLicensePublicKey(context.Context, *GetLicensePublicKeyRequest) (*GetLicensePublicKeyResponse, error)
@@ -154,11 +233,20 @@ func (UnimplementedSignerServiceServer) ListPlans(context.Context, *ListPlansReq
 func (UnimplementedSignerServiceServer) GetPlan(context.Context, *GetPlanRequest) (*GetPlanResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetPlan not implemented")
 }
+func (UnimplementedSignerServiceServer) CreatePlan(context.Context, *CreatePlanRequest) (*CreatePlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreatePlan not implemented")
+}
+func (UnimplementedSignerServiceServer) PublishPlanVersion(context.Context, *PublishPlanVersionRequest) (*PublishPlanVersionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PublishPlanVersion not implemented")
+}
 func (UnimplementedSignerServiceServer) EnsureLicense(context.Context, *EnsureLicenseRequest) (*EnsureLicenseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method EnsureLicense not implemented")
 }
 func (UnimplementedSignerServiceServer) ListLicenses(context.Context, *ListLicensesRequest) (*ListLicensesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListLicenses not implemented")
+}
+func (UnimplementedSignerServiceServer) IssueOfflineLicense(context.Context, *IssueOfflineLicenseRequest) (*IssueOfflineLicenseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method IssueOfflineLicense not implemented")
 }
 func (UnimplementedSignerServiceServer) GetLicensePublicKey(context.Context, *GetLicensePublicKeyRequest) (*GetLicensePublicKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLicensePublicKey not implemented")
@@ -220,6 +308,42 @@ func _SignerService_GetPlan_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SignerService_CreatePlan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreatePlanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SignerServiceServer).CreatePlan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SignerService_CreatePlan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SignerServiceServer).CreatePlan(ctx, req.(*CreatePlanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SignerService_PublishPlanVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PublishPlanVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SignerServiceServer).PublishPlanVersion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SignerService_PublishPlanVersion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SignerServiceServer).PublishPlanVersion(ctx, req.(*PublishPlanVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SignerService_EnsureLicense_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(EnsureLicenseRequest)
 	if err := dec(in); err != nil {
@@ -252,6 +376,24 @@ func _SignerService_ListLicenses_Handler(srv interface{}, ctx context.Context, d
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(SignerServiceServer).ListLicenses(ctx, req.(*ListLicensesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SignerService_IssueOfflineLicense_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IssueOfflineLicenseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SignerServiceServer).IssueOfflineLicense(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SignerService_IssueOfflineLicense_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SignerServiceServer).IssueOfflineLicense(ctx, req.(*IssueOfflineLicenseRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -290,12 +432,24 @@ var SignerService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _SignerService_GetPlan_Handler,
 		},
 		{
+			MethodName: "CreatePlan",
+			Handler:    _SignerService_CreatePlan_Handler,
+		},
+		{
+			MethodName: "PublishPlanVersion",
+			Handler:    _SignerService_PublishPlanVersion_Handler,
+		},
+		{
 			MethodName: "EnsureLicense",
 			Handler:    _SignerService_EnsureLicense_Handler,
 		},
 		{
 			MethodName: "ListLicenses",
 			Handler:    _SignerService_ListLicenses_Handler,
+		},
+		{
+			MethodName: "IssueOfflineLicense",
+			Handler:    _SignerService_IssueOfflineLicense_Handler,
 		},
 		{
 			MethodName: "GetLicensePublicKey",

@@ -407,6 +407,474 @@ func (x *GetSyncViewResponse) GetView() *SyncView {
 	return nil
 }
 
+// UsageRecord is one stored usage report.
+type UsageRecord struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	UniqueId              string                 `protobuf:"bytes,1,opt,name=unique_id,json=uniqueId,proto3" json:"unique_id,omitempty"`
+	Address               string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Version               string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Seats                 int64                  `protobuf:"varint,4,opt,name=seats,proto3" json:"seats,omitempty"`
+	MonthlyActiveContacts int64                  `protobuf:"varint,5,opt,name=monthly_active_contacts,json=monthlyActiveContacts,proto3" json:"monthly_active_contacts,omitempty"`
+	ConnectionDisabled    bool                   `protobuf:"varint,6,opt,name=connection_disabled,json=connectionDisabled,proto3" json:"connection_disabled,omitempty"`
+	ReceivedAt            *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *UsageRecord) Reset() {
+	*x = UsageRecord{}
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageRecord) ProtoMessage() {}
+
+func (x *UsageRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageRecord.ProtoReflect.Descriptor instead.
+func (*UsageRecord) Descriptor() ([]byte, []int) {
+	return file_licensing_sync_v1_sync_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UsageRecord) GetUniqueId() string {
+	if x != nil {
+		return x.UniqueId
+	}
+	return ""
+}
+
+func (x *UsageRecord) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *UsageRecord) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *UsageRecord) GetSeats() int64 {
+	if x != nil {
+		return x.Seats
+	}
+	return 0
+}
+
+func (x *UsageRecord) GetMonthlyActiveContacts() int64 {
+	if x != nil {
+		return x.MonthlyActiveContacts
+	}
+	return 0
+}
+
+func (x *UsageRecord) GetConnectionDisabled() bool {
+	if x != nil {
+		return x.ConnectionDisabled
+	}
+	return false
+}
+
+func (x *UsageRecord) GetReceivedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceivedAt
+	}
+	return nil
+}
+
+// LicenseLimits are the lowest maxima of the license a view holds; unset when
+// the license sets none of that kind.
+type LicenseLimits struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	ActiveUsers           *int64                 `protobuf:"varint,1,opt,name=active_users,json=activeUsers,proto3,oneof" json:"active_users,omitempty"`
+	MonthlyActiveContacts *int64                 `protobuf:"varint,2,opt,name=monthly_active_contacts,json=monthlyActiveContacts,proto3,oneof" json:"monthly_active_contacts,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *LicenseLimits) Reset() {
+	*x = LicenseLimits{}
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LicenseLimits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LicenseLimits) ProtoMessage() {}
+
+func (x *LicenseLimits) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LicenseLimits.ProtoReflect.Descriptor instead.
+func (*LicenseLimits) Descriptor() ([]byte, []int) {
+	return file_licensing_sync_v1_sync_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *LicenseLimits) GetActiveUsers() int64 {
+	if x != nil && x.ActiveUsers != nil {
+		return *x.ActiveUsers
+	}
+	return 0
+}
+
+func (x *LicenseLimits) GetMonthlyActiveContacts() int64 {
+	if x != nil && x.MonthlyActiveContacts != nil {
+		return *x.MonthlyActiveContacts
+	}
+	return 0
+}
+
+type GetUsageRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	WorkspaceId string                 `protobuf:"bytes,1,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	// How many reports of the history to return (default 20, at most 500).
+	HistoryLimit  int32 `protobuf:"varint,2,opt,name=history_limit,json=historyLimit,proto3" json:"history_limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageRequest) Reset() {
+	*x = GetUsageRequest{}
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageRequest) ProtoMessage() {}
+
+func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
+func (*GetUsageRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_sync_v1_sync_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetUsageRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetHistoryLimit() int32 {
+	if x != nil {
+		return x.HistoryLimit
+	}
+	return 0
+}
+
+type GetUsageResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	WorkspaceId     string                 `protobuf:"bytes,1,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	Latest          *UsageRecord           `protobuf:"bytes,2,opt,name=latest,proto3" json:"latest,omitempty"`
+	History         []*UsageRecord         `protobuf:"bytes,3,rep,name=history,proto3" json:"history,omitempty"`
+	Limits          *LicenseLimits         `protobuf:"bytes,4,opt,name=limits,proto3" json:"limits,omitempty"`
+	LicenseSequence int64                  `protobuf:"varint,5,opt,name=license_sequence,json=licenseSequence,proto3" json:"license_sequence,omitempty"`
+	// The kinds the latest report exceeds (activeUsers, monthlyActiveContacts).
+	Over          []string `protobuf:"bytes,6,rep,name=over,proto3" json:"over,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageResponse) Reset() {
+	*x = GetUsageResponse{}
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageResponse) ProtoMessage() {}
+
+func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
+func (*GetUsageResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_sync_v1_sync_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetUsageResponse) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *GetUsageResponse) GetLatest() *UsageRecord {
+	if x != nil {
+		return x.Latest
+	}
+	return nil
+}
+
+func (x *GetUsageResponse) GetHistory() []*UsageRecord {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+func (x *GetUsageResponse) GetLimits() *LicenseLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *GetUsageResponse) GetLicenseSequence() int64 {
+	if x != nil {
+		return x.LicenseSequence
+	}
+	return 0
+}
+
+func (x *GetUsageResponse) GetOver() []string {
+	if x != nil {
+		return x.Over
+	}
+	return nil
+}
+
+type ListOverLimitRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many (default 100, at most 1000).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOverLimitRequest) Reset() {
+	*x = ListOverLimitRequest{}
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOverLimitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOverLimitRequest) ProtoMessage() {}
+
+func (x *ListOverLimitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOverLimitRequest.ProtoReflect.Descriptor instead.
+func (*ListOverLimitRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_sync_v1_sync_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListOverLimitRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOverLimitRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type OverLimitWorkspace struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	WorkspaceId     string                 `protobuf:"bytes,1,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	LicenseSequence int64                  `protobuf:"varint,2,opt,name=license_sequence,json=licenseSequence,proto3" json:"license_sequence,omitempty"`
+	Latest          *UsageRecord           `protobuf:"bytes,3,opt,name=latest,proto3" json:"latest,omitempty"`
+	Limits          *LicenseLimits         `protobuf:"bytes,4,opt,name=limits,proto3" json:"limits,omitempty"`
+	Over            []string               `protobuf:"bytes,5,rep,name=over,proto3" json:"over,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *OverLimitWorkspace) Reset() {
+	*x = OverLimitWorkspace{}
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OverLimitWorkspace) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OverLimitWorkspace) ProtoMessage() {}
+
+func (x *OverLimitWorkspace) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OverLimitWorkspace.ProtoReflect.Descriptor instead.
+func (*OverLimitWorkspace) Descriptor() ([]byte, []int) {
+	return file_licensing_sync_v1_sync_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *OverLimitWorkspace) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *OverLimitWorkspace) GetLicenseSequence() int64 {
+	if x != nil {
+		return x.LicenseSequence
+	}
+	return 0
+}
+
+func (x *OverLimitWorkspace) GetLatest() *UsageRecord {
+	if x != nil {
+		return x.Latest
+	}
+	return nil
+}
+
+func (x *OverLimitWorkspace) GetLimits() *LicenseLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *OverLimitWorkspace) GetOver() []string {
+	if x != nil {
+		return x.Over
+	}
+	return nil
+}
+
+type ListOverLimitResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Workspaces []*OverLimitWorkspace  `protobuf:"bytes,1,rep,name=workspaces,proto3" json:"workspaces,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOverLimitResponse) Reset() {
+	*x = ListOverLimitResponse{}
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOverLimitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOverLimitResponse) ProtoMessage() {}
+
+func (x *ListOverLimitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOverLimitResponse.ProtoReflect.Descriptor instead.
+func (*ListOverLimitResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_sync_v1_sync_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListOverLimitResponse) GetWorkspaces() []*OverLimitWorkspace {
+	if x != nil {
+		return x.Workspaces
+	}
+	return nil
+}
+
+func (x *ListOverLimitResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_licensing_sync_v1_sync_proto protoreflect.FileDescriptor
 
 const file_licensing_sync_v1_sync_proto_rawDesc = "" +
@@ -439,10 +907,51 @@ const file_licensing_sync_v1_sync_proto_rawDesc = "" +
 	"\x12GetSyncViewRequest\x12!\n" +
 	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\"F\n" +
 	"\x13GetSyncViewResponse\x12/\n" +
-	"\x04view\x18\x01 \x01(\v2\x1b.licensing.sync.v1.SyncViewR\x04view2\xb4\x01\n" +
+	"\x04view\x18\x01 \x01(\v2\x1b.licensing.sync.v1.SyncViewR\x04view\"\x9a\x02\n" +
+	"\vUsageRecord\x12\x1b\n" +
+	"\tunique_id\x18\x01 \x01(\tR\buniqueId\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12\x14\n" +
+	"\x05seats\x18\x04 \x01(\x03R\x05seats\x126\n" +
+	"\x17monthly_active_contacts\x18\x05 \x01(\x03R\x15monthlyActiveContacts\x12/\n" +
+	"\x13connection_disabled\x18\x06 \x01(\bR\x12connectionDisabled\x12;\n" +
+	"\vreceived_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"receivedAt\"\xa1\x01\n" +
+	"\rLicenseLimits\x12&\n" +
+	"\factive_users\x18\x01 \x01(\x03H\x00R\vactiveUsers\x88\x01\x01\x12;\n" +
+	"\x17monthly_active_contacts\x18\x02 \x01(\x03H\x01R\x15monthlyActiveContacts\x88\x01\x01B\x0f\n" +
+	"\r_active_usersB\x1a\n" +
+	"\x18_monthly_active_contacts\"Y\n" +
+	"\x0fGetUsageRequest\x12!\n" +
+	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\x12#\n" +
+	"\rhistory_limit\x18\x02 \x01(\x05R\fhistoryLimit\"\xa0\x02\n" +
+	"\x10GetUsageResponse\x12!\n" +
+	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\x126\n" +
+	"\x06latest\x18\x02 \x01(\v2\x1e.licensing.sync.v1.UsageRecordR\x06latest\x128\n" +
+	"\ahistory\x18\x03 \x03(\v2\x1e.licensing.sync.v1.UsageRecordR\ahistory\x128\n" +
+	"\x06limits\x18\x04 \x01(\v2 .licensing.sync.v1.LicenseLimitsR\x06limits\x12)\n" +
+	"\x10license_sequence\x18\x05 \x01(\x03R\x0flicenseSequence\x12\x12\n" +
+	"\x04over\x18\x06 \x03(\tR\x04over\"R\n" +
+	"\x14ListOverLimitRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\xe8\x01\n" +
+	"\x12OverLimitWorkspace\x12!\n" +
+	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\x12)\n" +
+	"\x10license_sequence\x18\x02 \x01(\x03R\x0flicenseSequence\x126\n" +
+	"\x06latest\x18\x03 \x01(\v2\x1e.licensing.sync.v1.UsageRecordR\x06latest\x128\n" +
+	"\x06limits\x18\x04 \x01(\v2 .licensing.sync.v1.LicenseLimitsR\x06limits\x12\x12\n" +
+	"\x04over\x18\x05 \x03(\tR\x04over\"\x86\x01\n" +
+	"\x15ListOverLimitResponse\x12E\n" +
+	"\n" +
+	"workspaces\x18\x01 \x03(\v2%.licensing.sync.v1.OverLimitWorkspaceR\n" +
+	"workspaces\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xed\x02\n" +
 	"\vSyncService\x12G\n" +
 	"\x04Sync\x12\x1e.licensing.sync.v1.SyncRequest\x1a\x1f.licensing.sync.v1.SyncResponse\x12\\\n" +
-	"\vGetSyncView\x12%.licensing.sync.v1.GetSyncViewRequest\x1a&.licensing.sync.v1.GetSyncViewResponseB\xce\x01\n" +
+	"\vGetSyncView\x12%.licensing.sync.v1.GetSyncViewRequest\x1a&.licensing.sync.v1.GetSyncViewResponse\x12S\n" +
+	"\bGetUsage\x12\".licensing.sync.v1.GetUsageRequest\x1a#.licensing.sync.v1.GetUsageResponse\x12b\n" +
+	"\rListOverLimit\x12'.licensing.sync.v1.ListOverLimitRequest\x1a(.licensing.sync.v1.ListOverLimitResponseB\xce\x01\n" +
 	"\x15com.licensing.sync.v1B\tSyncProtoP\x01ZDgithub.com/cloudlicense/authority/proto/gen/licensing/sync/v1;syncv1\xa2\x02\x03LSX\xaa\x02\x11Licensing.Sync.V1\xca\x02\x11Licensing\\Sync\\V1\xe2\x02\x1dLicensing\\Sync\\V1\\GPBMetadata\xea\x02\x13Licensing::Sync::V1b\x06proto3"
 
 var (
@@ -457,7 +966,7 @@ func file_licensing_sync_v1_sync_proto_rawDescGZIP() []byte {
 	return file_licensing_sync_v1_sync_proto_rawDescData
 }
 
-var file_licensing_sync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_licensing_sync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_licensing_sync_v1_sync_proto_goTypes = []any{
 	(*UsageReport)(nil),           // 0: licensing.sync.v1.UsageReport
 	(*SyncView)(nil),              // 1: licensing.sync.v1.SyncView
@@ -465,23 +974,41 @@ var file_licensing_sync_v1_sync_proto_goTypes = []any{
 	(*SyncResponse)(nil),          // 3: licensing.sync.v1.SyncResponse
 	(*GetSyncViewRequest)(nil),    // 4: licensing.sync.v1.GetSyncViewRequest
 	(*GetSyncViewResponse)(nil),   // 5: licensing.sync.v1.GetSyncViewResponse
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*UsageRecord)(nil),           // 6: licensing.sync.v1.UsageRecord
+	(*LicenseLimits)(nil),         // 7: licensing.sync.v1.LicenseLimits
+	(*GetUsageRequest)(nil),       // 8: licensing.sync.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),      // 9: licensing.sync.v1.GetUsageResponse
+	(*ListOverLimitRequest)(nil),  // 10: licensing.sync.v1.ListOverLimitRequest
+	(*OverLimitWorkspace)(nil),    // 11: licensing.sync.v1.OverLimitWorkspace
+	(*ListOverLimitResponse)(nil), // 12: licensing.sync.v1.ListOverLimitResponse
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 }
 var file_licensing_sync_v1_sync_proto_depIdxs = []int32{
-	6, // 0: licensing.sync.v1.SyncView.updated_at:type_name -> google.protobuf.Timestamp
-	6, // 1: licensing.sync.v1.SyncView.last_synced_at:type_name -> google.protobuf.Timestamp
-	0, // 2: licensing.sync.v1.SyncRequest.report:type_name -> licensing.sync.v1.UsageReport
-	1, // 3: licensing.sync.v1.SyncResponse.view:type_name -> licensing.sync.v1.SyncView
-	1, // 4: licensing.sync.v1.GetSyncViewResponse.view:type_name -> licensing.sync.v1.SyncView
-	2, // 5: licensing.sync.v1.SyncService.Sync:input_type -> licensing.sync.v1.SyncRequest
-	4, // 6: licensing.sync.v1.SyncService.GetSyncView:input_type -> licensing.sync.v1.GetSyncViewRequest
-	3, // 7: licensing.sync.v1.SyncService.Sync:output_type -> licensing.sync.v1.SyncResponse
-	5, // 8: licensing.sync.v1.SyncService.GetSyncView:output_type -> licensing.sync.v1.GetSyncViewResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	13, // 0: licensing.sync.v1.SyncView.updated_at:type_name -> google.protobuf.Timestamp
+	13, // 1: licensing.sync.v1.SyncView.last_synced_at:type_name -> google.protobuf.Timestamp
+	0,  // 2: licensing.sync.v1.SyncRequest.report:type_name -> licensing.sync.v1.UsageReport
+	1,  // 3: licensing.sync.v1.SyncResponse.view:type_name -> licensing.sync.v1.SyncView
+	1,  // 4: licensing.sync.v1.GetSyncViewResponse.view:type_name -> licensing.sync.v1.SyncView
+	13, // 5: licensing.sync.v1.UsageRecord.received_at:type_name -> google.protobuf.Timestamp
+	6,  // 6: licensing.sync.v1.GetUsageResponse.latest:type_name -> licensing.sync.v1.UsageRecord
+	6,  // 7: licensing.sync.v1.GetUsageResponse.history:type_name -> licensing.sync.v1.UsageRecord
+	7,  // 8: licensing.sync.v1.GetUsageResponse.limits:type_name -> licensing.sync.v1.LicenseLimits
+	6,  // 9: licensing.sync.v1.OverLimitWorkspace.latest:type_name -> licensing.sync.v1.UsageRecord
+	7,  // 10: licensing.sync.v1.OverLimitWorkspace.limits:type_name -> licensing.sync.v1.LicenseLimits
+	11, // 11: licensing.sync.v1.ListOverLimitResponse.workspaces:type_name -> licensing.sync.v1.OverLimitWorkspace
+	2,  // 12: licensing.sync.v1.SyncService.Sync:input_type -> licensing.sync.v1.SyncRequest
+	4,  // 13: licensing.sync.v1.SyncService.GetSyncView:input_type -> licensing.sync.v1.GetSyncViewRequest
+	8,  // 14: licensing.sync.v1.SyncService.GetUsage:input_type -> licensing.sync.v1.GetUsageRequest
+	10, // 15: licensing.sync.v1.SyncService.ListOverLimit:input_type -> licensing.sync.v1.ListOverLimitRequest
+	3,  // 16: licensing.sync.v1.SyncService.Sync:output_type -> licensing.sync.v1.SyncResponse
+	5,  // 17: licensing.sync.v1.SyncService.GetSyncView:output_type -> licensing.sync.v1.GetSyncViewResponse
+	9,  // 18: licensing.sync.v1.SyncService.GetUsage:output_type -> licensing.sync.v1.GetUsageResponse
+	12, // 19: licensing.sync.v1.SyncService.ListOverLimit:output_type -> licensing.sync.v1.ListOverLimitResponse
+	16, // [16:20] is the sub-list for method output_type
+	12, // [12:16] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_licensing_sync_v1_sync_proto_init() }
@@ -489,13 +1016,14 @@ func file_licensing_sync_v1_sync_proto_init() {
 	if File_licensing_sync_v1_sync_proto != nil {
 		return
 	}
+	file_licensing_sync_v1_sync_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_licensing_sync_v1_sync_proto_rawDesc), len(file_licensing_sync_v1_sync_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

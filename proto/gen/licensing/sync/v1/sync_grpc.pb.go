@@ -19,8 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SyncService_Sync_FullMethodName        = "/licensing.sync.v1.SyncService/Sync"
-	SyncService_GetSyncView_FullMethodName = "/licensing.sync.v1.SyncService/GetSyncView"
+	SyncService_Sync_FullMethodName          = "/licensing.sync.v1.SyncService/Sync"
+	SyncService_GetSyncView_FullMethodName   = "/licensing.sync.v1.SyncService/GetSyncView"
+	SyncService_GetUsage_FullMethodName      = "/licensing.sync.v1.SyncService/GetUsage"
+	SyncService_ListOverLimit_FullMethodName = "/licensing.sync.v1.SyncService/ListOverLimit"
 )
 
 // SyncServiceClient is the client API for SyncService service.
@@ -41,6 +43,16 @@ type SyncServiceClient interface {
 	// GetSyncView returns a workspace's current view without a usage report.
 	// Roles: admin, billing, support, operator-read. Errors: NOT_FOUND.
 	GetSyncView(ctx context.Context, in *GetSyncViewRequest, opts ...grpc.CallOption) (*GetSyncViewResponse, error)
+	// GetUsage returns a workspace's latest usage report and its history,
+	// newest first, beside the limits of the license its view holds.
+	// Roles: admin, billing, support, operator-read. Errors: NOT_FOUND
+	// (WORKSPACE_NOT_FOUND when it never synced), INVALID_ARGUMENT.
+	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
+	// ListOverLimit lists the workspaces whose latest usage report exceeds a
+	// limit of the license their view holds (active users against
+	// activeUsers, monthly active contacts against monthlyActiveContacts),
+	// by workspace id. Roles: admin, billing, support, operator-read.
+	ListOverLimit(ctx context.Context, in *ListOverLimitRequest, opts ...grpc.CallOption) (*ListOverLimitResponse, error)
 }
 
 type syncServiceClient struct {
@@ -71,6 +83,26 @@ func (c *syncServiceClient) GetSyncView(ctx context.Context, in *GetSyncViewRequ
 	return out, nil
 }
 
+func (c *syncServiceClient) GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUsageResponse)
+	err := c.cc.Invoke(ctx, SyncService_GetUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *syncServiceClient) ListOverLimit(ctx context.Context, in *ListOverLimitRequest, opts ...grpc.CallOption) (*ListOverLimitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOverLimitResponse)
+	err := c.cc.Invoke(ctx, SyncService_ListOverLimit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SyncServiceServer is the server API for SyncService service.
 // All implementations must embed UnimplementedSyncServiceServer
 // for forward compatibility.
@@ -89,6 +121,16 @@ type SyncServiceServer interface {
 	// GetSyncView returns a workspace's current view without a usage report.
 	// Roles: admin, billing, support, operator-read. Errors: NOT_FOUND.
 	GetSyncView(context.Context, *GetSyncViewRequest) (*GetSyncViewResponse, error)
+	// GetUsage returns a workspace's latest usage report and its history,
+	// newest first, beside the limits of the license its view holds.
+	// Roles: admin, billing, support, operator-read. Errors: NOT_FOUND
+	// (WORKSPACE_NOT_FOUND when it never synced), INVALID_ARGUMENT.
+	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
+	// ListOverLimit lists the workspaces whose latest usage report exceeds a
+	// limit of the license their view holds (active users against
+	// activeUsers, monthly active contacts against monthlyActiveContacts),
+	// by workspace id. Roles: admin, billing, support, operator-read.
+	ListOverLimit(context.Context, *ListOverLimitRequest) (*ListOverLimitResponse, error)
 	mustEmbedUnimplementedSyncServiceServer()
 }
 
@@ -104,6 +146,12 @@ func (UnimplementedSyncServiceServer) Sync(context.Context, *SyncRequest) (*Sync
 }
 func (UnimplementedSyncServiceServer) GetSyncView(context.Context, *GetSyncViewRequest) (*GetSyncViewResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSyncView not implemented")
+}
+func (UnimplementedSyncServiceServer) GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
+}
+func (UnimplementedSyncServiceServer) ListOverLimit(context.Context, *ListOverLimitRequest) (*ListOverLimitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOverLimit not implemented")
 }
 func (UnimplementedSyncServiceServer) mustEmbedUnimplementedSyncServiceServer() {}
 func (UnimplementedSyncServiceServer) testEmbeddedByValue()                     {}
@@ -162,6 +210,42 @@ func _SyncService_GetSyncView_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SyncService_GetUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SyncServiceServer).GetUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SyncService_GetUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SyncServiceServer).GetUsage(ctx, req.(*GetUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SyncService_ListOverLimit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOverLimitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SyncServiceServer).ListOverLimit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SyncService_ListOverLimit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SyncServiceServer).ListOverLimit(ctx, req.(*ListOverLimitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SyncService_ServiceDesc is the grpc.ServiceDesc for SyncService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -176,6 +260,14 @@ var SyncService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetSyncView",
 			Handler:    _SyncService_GetSyncView_Handler,
+		},
+		{
+			MethodName: "GetUsage",
+			Handler:    _SyncService_GetUsage_Handler,
+		},
+		{
+			MethodName: "ListOverLimit",
+			Handler:    _SyncService_ListOverLimit_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1046,6 +1046,566 @@ func (x *CreateAPIKeyResponse) GetRole() string {
 	return ""
 }
 
+type GetRegistrationTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRegistrationTokenRequest) Reset() {
+	*x = GetRegistrationTokenRequest{}
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRegistrationTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRegistrationTokenRequest) ProtoMessage() {}
+
+func (x *GetRegistrationTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRegistrationTokenRequest.ProtoReflect.Descriptor instead.
+func (*GetRegistrationTokenRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_tokens_v1_tokens_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetRegistrationTokenRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type GetRegistrationTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *RegistrationToken     `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRegistrationTokenResponse) Reset() {
+	*x = GetRegistrationTokenResponse{}
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRegistrationTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRegistrationTokenResponse) ProtoMessage() {}
+
+func (x *GetRegistrationTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRegistrationTokenResponse.ProtoReflect.Descriptor instead.
+func (*GetRegistrationTokenResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_tokens_v1_tokens_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetRegistrationTokenResponse) GetToken() *RegistrationToken {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+type ListRegistrationTokensRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// At most 500; defaults to 100.
+	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRegistrationTokensRequest) Reset() {
+	*x = ListRegistrationTokensRequest{}
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRegistrationTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRegistrationTokensRequest) ProtoMessage() {}
+
+func (x *ListRegistrationTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRegistrationTokensRequest.ProtoReflect.Descriptor instead.
+func (*ListRegistrationTokensRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_tokens_v1_tokens_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListRegistrationTokensRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *ListRegistrationTokensRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+type ListRegistrationTokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*RegistrationToken   `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRegistrationTokensResponse) Reset() {
+	*x = ListRegistrationTokensResponse{}
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRegistrationTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRegistrationTokensResponse) ProtoMessage() {}
+
+func (x *ListRegistrationTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRegistrationTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListRegistrationTokensResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_tokens_v1_tokens_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListRegistrationTokensResponse) GetTokens() []*RegistrationToken {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+type IssueWorkspaceCredentialsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WorkspaceId   string                 `protobuf:"bytes,1,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	ClientName    string                 `protobuf:"bytes,2,opt,name=client_name,json=clientName,proto3" json:"client_name,omitempty"`
+	RedirectUris  []string               `protobuf:"bytes,3,rep,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueWorkspaceCredentialsRequest) Reset() {
+	*x = IssueWorkspaceCredentialsRequest{}
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueWorkspaceCredentialsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueWorkspaceCredentialsRequest) ProtoMessage() {}
+
+func (x *IssueWorkspaceCredentialsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueWorkspaceCredentialsRequest.ProtoReflect.Descriptor instead.
+func (*IssueWorkspaceCredentialsRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_tokens_v1_tokens_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *IssueWorkspaceCredentialsRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *IssueWorkspaceCredentialsRequest) GetClientName() string {
+	if x != nil {
+		return x.ClientName
+	}
+	return ""
+}
+
+func (x *IssueWorkspaceCredentialsRequest) GetRedirectUris() []string {
+	if x != nil {
+		return x.RedirectUris
+	}
+	return nil
+}
+
+type IssueWorkspaceCredentialsResponse struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ClientId     string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	ClientSecret string                 `protobuf:"bytes,2,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	// Older credentials of the workspace revoked by this call.
+	Revoked       int32 `protobuf:"varint,3,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueWorkspaceCredentialsResponse) Reset() {
+	*x = IssueWorkspaceCredentialsResponse{}
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueWorkspaceCredentialsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueWorkspaceCredentialsResponse) ProtoMessage() {}
+
+func (x *IssueWorkspaceCredentialsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueWorkspaceCredentialsResponse.ProtoReflect.Descriptor instead.
+func (*IssueWorkspaceCredentialsResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_tokens_v1_tokens_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *IssueWorkspaceCredentialsResponse) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *IssueWorkspaceCredentialsResponse) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+func (x *IssueWorkspaceCredentialsResponse) GetRevoked() int32 {
+	if x != nil {
+		return x.Revoked
+	}
+	return 0
+}
+
+type RevokeWorkspaceCredentialsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WorkspaceId   string                 `protobuf:"bytes,1,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeWorkspaceCredentialsRequest) Reset() {
+	*x = RevokeWorkspaceCredentialsRequest{}
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeWorkspaceCredentialsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeWorkspaceCredentialsRequest) ProtoMessage() {}
+
+func (x *RevokeWorkspaceCredentialsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeWorkspaceCredentialsRequest.ProtoReflect.Descriptor instead.
+func (*RevokeWorkspaceCredentialsRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_tokens_v1_tokens_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RevokeWorkspaceCredentialsRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+type RevokeWorkspaceCredentialsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Credentials revoked by this call (0 when already revoked).
+	Revoked       int32 `protobuf:"varint,1,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeWorkspaceCredentialsResponse) Reset() {
+	*x = RevokeWorkspaceCredentialsResponse{}
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeWorkspaceCredentialsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeWorkspaceCredentialsResponse) ProtoMessage() {}
+
+func (x *RevokeWorkspaceCredentialsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeWorkspaceCredentialsResponse.ProtoReflect.Descriptor instead.
+func (*RevokeWorkspaceCredentialsResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_tokens_v1_tokens_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RevokeWorkspaceCredentialsResponse) GetRevoked() int32 {
+	if x != nil {
+		return x.Revoked
+	}
+	return 0
+}
+
+type GetClientCredentialRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClientId      string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClientCredentialRequest) Reset() {
+	*x = GetClientCredentialRequest{}
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClientCredentialRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClientCredentialRequest) ProtoMessage() {}
+
+func (x *GetClientCredentialRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClientCredentialRequest.ProtoReflect.Descriptor instead.
+func (*GetClientCredentialRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_tokens_v1_tokens_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GetClientCredentialRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+type ClientCredential struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ClientId    string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	WorkspaceId string                 `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When an access token was first issued with it; unset before.
+	FirstUsedAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=first_used_at,json=firstUsedAt,proto3" json:"first_used_at,omitempty"`
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClientCredential) Reset() {
+	*x = ClientCredential{}
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClientCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClientCredential) ProtoMessage() {}
+
+func (x *ClientCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClientCredential.ProtoReflect.Descriptor instead.
+func (*ClientCredential) Descriptor() ([]byte, []int) {
+	return file_licensing_tokens_v1_tokens_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ClientCredential) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *ClientCredential) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *ClientCredential) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *ClientCredential) GetFirstUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstUsedAt
+	}
+	return nil
+}
+
+func (x *ClientCredential) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+type GetClientCredentialResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credential    *ClientCredential      `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClientCredentialResponse) Reset() {
+	*x = GetClientCredentialResponse{}
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClientCredentialResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClientCredentialResponse) ProtoMessage() {}
+
+func (x *GetClientCredentialResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_tokens_v1_tokens_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClientCredentialResponse.ProtoReflect.Descriptor instead.
+func (*GetClientCredentialResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_tokens_v1_tokens_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetClientCredentialResponse) GetCredential() *ClientCredential {
+	if x != nil {
+		return x.Credential
+	}
+	return nil
+}
+
 var File_licensing_tokens_v1_tokens_proto protoreflect.FileDescriptor
 
 const file_licensing_tokens_v1_tokens_proto_rawDesc = "" +
@@ -1123,7 +1683,44 @@ const file_licensing_tokens_v1_tokens_proto_rawDesc = "" +
 	"\x14CreateAPIKeyResponse\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x12\n" +
-	"\x04role\x18\x03 \x01(\tR\x04role2\xdb\a\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\"-\n" +
+	"\x1bGetRegistrationTokenRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\\\n" +
+	"\x1cGetRegistrationTokenResponse\x12<\n" +
+	"\x05token\x18\x01 \x01(\v2&.licensing.tokens.v1.RegistrationTokenR\x05token\"]\n" +
+	"\x1dListRegistrationTokensRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"`\n" +
+	"\x1eListRegistrationTokensResponse\x12>\n" +
+	"\x06tokens\x18\x01 \x03(\v2&.licensing.tokens.v1.RegistrationTokenR\x06tokens\"\x8b\x01\n" +
+	" IssueWorkspaceCredentialsRequest\x12!\n" +
+	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\x12\x1f\n" +
+	"\vclient_name\x18\x02 \x01(\tR\n" +
+	"clientName\x12#\n" +
+	"\rredirect_uris\x18\x03 \x03(\tR\fredirectUris\"\x7f\n" +
+	"!IssueWorkspaceCredentialsResponse\x12\x1b\n" +
+	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12#\n" +
+	"\rclient_secret\x18\x02 \x01(\tR\fclientSecret\x12\x18\n" +
+	"\arevoked\x18\x03 \x01(\x05R\arevoked\"F\n" +
+	"!RevokeWorkspaceCredentialsRequest\x12!\n" +
+	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\">\n" +
+	"\"RevokeWorkspaceCredentialsResponse\x12\x18\n" +
+	"\arevoked\x18\x01 \x01(\x05R\arevoked\"9\n" +
+	"\x1aGetClientCredentialRequest\x12\x1b\n" +
+	"\tclient_id\x18\x01 \x01(\tR\bclientId\"\x88\x02\n" +
+	"\x10ClientCredential\x12\x1b\n" +
+	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x129\n" +
+	"\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12>\n" +
+	"\rfirst_used_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vfirstUsedAt\x129\n" +
+	"\n" +
+	"revoked_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"d\n" +
+	"\x1bGetClientCredentialResponse\x12E\n" +
+	"\n" +
+	"credential\x18\x01 \x01(\v2%.licensing.tokens.v1.ClientCredentialR\n" +
+	"credential2\xf3\f\n" +
 	"\fTokenService\x12\x84\x01\n" +
 	"\x17CreateRegistrationToken\x123.licensing.tokens.v1.CreateRegistrationTokenRequest\x1a4.licensing.tokens.v1.CreateRegistrationTokenResponse\x12\x84\x01\n" +
 	"\x17RevokeRegistrationToken\x123.licensing.tokens.v1.RevokeRegistrationTokenRequest\x1a4.licensing.tokens.v1.RevokeRegistrationTokenResponse\x12\x84\x01\n" +
@@ -1132,7 +1729,12 @@ const file_licensing_tokens_v1_tokens_proto_rawDesc = "" +
 	"\x10IssueAccessToken\x12,.licensing.tokens.v1.IssueAccessTokenRequest\x1a-.licensing.tokens.v1.IssueAccessTokenResponse\x12u\n" +
 	"\x12GetAccessTokenKeys\x12..licensing.tokens.v1.GetAccessTokenKeysRequest\x1a/.licensing.tokens.v1.GetAccessTokenKeysResponse\x12u\n" +
 	"\x12AuthenticateAPIKey\x12..licensing.tokens.v1.AuthenticateAPIKeyRequest\x1a/.licensing.tokens.v1.AuthenticateAPIKeyResponse\x12c\n" +
-	"\fCreateAPIKey\x12(.licensing.tokens.v1.CreateAPIKeyRequest\x1a).licensing.tokens.v1.CreateAPIKeyResponseB\xde\x01\n" +
+	"\fCreateAPIKey\x12(.licensing.tokens.v1.CreateAPIKeyRequest\x1a).licensing.tokens.v1.CreateAPIKeyResponse\x12{\n" +
+	"\x14GetRegistrationToken\x120.licensing.tokens.v1.GetRegistrationTokenRequest\x1a1.licensing.tokens.v1.GetRegistrationTokenResponse\x12\x81\x01\n" +
+	"\x16ListRegistrationTokens\x122.licensing.tokens.v1.ListRegistrationTokensRequest\x1a3.licensing.tokens.v1.ListRegistrationTokensResponse\x12\x8a\x01\n" +
+	"\x19IssueWorkspaceCredentials\x125.licensing.tokens.v1.IssueWorkspaceCredentialsRequest\x1a6.licensing.tokens.v1.IssueWorkspaceCredentialsResponse\x12\x8d\x01\n" +
+	"\x1aRevokeWorkspaceCredentials\x126.licensing.tokens.v1.RevokeWorkspaceCredentialsRequest\x1a7.licensing.tokens.v1.RevokeWorkspaceCredentialsResponse\x12x\n" +
+	"\x13GetClientCredential\x12/.licensing.tokens.v1.GetClientCredentialRequest\x1a0.licensing.tokens.v1.GetClientCredentialResponseB\xde\x01\n" +
 	"\x17com.licensing.tokens.v1B\vTokensProtoP\x01ZHgithub.com/cloudlicense/authority/proto/gen/licensing/tokens/v1;tokensv1\xa2\x02\x03LTX\xaa\x02\x13Licensing.Tokens.V1\xca\x02\x13Licensing\\Tokens\\V1\xe2\x02\x1fLicensing\\Tokens\\V1\\GPBMetadata\xea\x02\x15Licensing::Tokens::V1b\x06proto3"
 
 var (
@@ -1147,56 +1749,83 @@ func file_licensing_tokens_v1_tokens_proto_rawDescGZIP() []byte {
 	return file_licensing_tokens_v1_tokens_proto_rawDescData
 }
 
-var file_licensing_tokens_v1_tokens_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_licensing_tokens_v1_tokens_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_licensing_tokens_v1_tokens_proto_goTypes = []any{
-	(*RegistrationToken)(nil),               // 0: licensing.tokens.v1.RegistrationToken
-	(*CreateRegistrationTokenRequest)(nil),  // 1: licensing.tokens.v1.CreateRegistrationTokenRequest
-	(*CreateRegistrationTokenResponse)(nil), // 2: licensing.tokens.v1.CreateRegistrationTokenResponse
-	(*RevokeRegistrationTokenRequest)(nil),  // 3: licensing.tokens.v1.RevokeRegistrationTokenRequest
-	(*RevokeRegistrationTokenResponse)(nil), // 4: licensing.tokens.v1.RevokeRegistrationTokenResponse
-	(*RedeemRegistrationTokenRequest)(nil),  // 5: licensing.tokens.v1.RedeemRegistrationTokenRequest
-	(*RedeemRegistrationTokenResponse)(nil), // 6: licensing.tokens.v1.RedeemRegistrationTokenResponse
-	(*ReleaseRedemptionRequest)(nil),        // 7: licensing.tokens.v1.ReleaseRedemptionRequest
-	(*ReleaseRedemptionResponse)(nil),       // 8: licensing.tokens.v1.ReleaseRedemptionResponse
-	(*IssueAccessTokenRequest)(nil),         // 9: licensing.tokens.v1.IssueAccessTokenRequest
-	(*IssueAccessTokenResponse)(nil),        // 10: licensing.tokens.v1.IssueAccessTokenResponse
-	(*PublicKey)(nil),                       // 11: licensing.tokens.v1.PublicKey
-	(*GetAccessTokenKeysRequest)(nil),       // 12: licensing.tokens.v1.GetAccessTokenKeysRequest
-	(*GetAccessTokenKeysResponse)(nil),      // 13: licensing.tokens.v1.GetAccessTokenKeysResponse
-	(*AuthenticateAPIKeyRequest)(nil),       // 14: licensing.tokens.v1.AuthenticateAPIKeyRequest
-	(*AuthenticateAPIKeyResponse)(nil),      // 15: licensing.tokens.v1.AuthenticateAPIKeyResponse
-	(*CreateAPIKeyRequest)(nil),             // 16: licensing.tokens.v1.CreateAPIKeyRequest
-	(*CreateAPIKeyResponse)(nil),            // 17: licensing.tokens.v1.CreateAPIKeyResponse
-	(*timestamppb.Timestamp)(nil),           // 18: google.protobuf.Timestamp
+	(*RegistrationToken)(nil),                  // 0: licensing.tokens.v1.RegistrationToken
+	(*CreateRegistrationTokenRequest)(nil),     // 1: licensing.tokens.v1.CreateRegistrationTokenRequest
+	(*CreateRegistrationTokenResponse)(nil),    // 2: licensing.tokens.v1.CreateRegistrationTokenResponse
+	(*RevokeRegistrationTokenRequest)(nil),     // 3: licensing.tokens.v1.RevokeRegistrationTokenRequest
+	(*RevokeRegistrationTokenResponse)(nil),    // 4: licensing.tokens.v1.RevokeRegistrationTokenResponse
+	(*RedeemRegistrationTokenRequest)(nil),     // 5: licensing.tokens.v1.RedeemRegistrationTokenRequest
+	(*RedeemRegistrationTokenResponse)(nil),    // 6: licensing.tokens.v1.RedeemRegistrationTokenResponse
+	(*ReleaseRedemptionRequest)(nil),           // 7: licensing.tokens.v1.ReleaseRedemptionRequest
+	(*ReleaseRedemptionResponse)(nil),          // 8: licensing.tokens.v1.ReleaseRedemptionResponse
+	(*IssueAccessTokenRequest)(nil),            // 9: licensing.tokens.v1.IssueAccessTokenRequest
+	(*IssueAccessTokenResponse)(nil),           // 10: licensing.tokens.v1.IssueAccessTokenResponse
+	(*PublicKey)(nil),                          // 11: licensing.tokens.v1.PublicKey
+	(*GetAccessTokenKeysRequest)(nil),          // 12: licensing.tokens.v1.GetAccessTokenKeysRequest
+	(*GetAccessTokenKeysResponse)(nil),         // 13: licensing.tokens.v1.GetAccessTokenKeysResponse
+	(*AuthenticateAPIKeyRequest)(nil),          // 14: licensing.tokens.v1.AuthenticateAPIKeyRequest
+	(*AuthenticateAPIKeyResponse)(nil),         // 15: licensing.tokens.v1.AuthenticateAPIKeyResponse
+	(*CreateAPIKeyRequest)(nil),                // 16: licensing.tokens.v1.CreateAPIKeyRequest
+	(*CreateAPIKeyResponse)(nil),               // 17: licensing.tokens.v1.CreateAPIKeyResponse
+	(*GetRegistrationTokenRequest)(nil),        // 18: licensing.tokens.v1.GetRegistrationTokenRequest
+	(*GetRegistrationTokenResponse)(nil),       // 19: licensing.tokens.v1.GetRegistrationTokenResponse
+	(*ListRegistrationTokensRequest)(nil),      // 20: licensing.tokens.v1.ListRegistrationTokensRequest
+	(*ListRegistrationTokensResponse)(nil),     // 21: licensing.tokens.v1.ListRegistrationTokensResponse
+	(*IssueWorkspaceCredentialsRequest)(nil),   // 22: licensing.tokens.v1.IssueWorkspaceCredentialsRequest
+	(*IssueWorkspaceCredentialsResponse)(nil),  // 23: licensing.tokens.v1.IssueWorkspaceCredentialsResponse
+	(*RevokeWorkspaceCredentialsRequest)(nil),  // 24: licensing.tokens.v1.RevokeWorkspaceCredentialsRequest
+	(*RevokeWorkspaceCredentialsResponse)(nil), // 25: licensing.tokens.v1.RevokeWorkspaceCredentialsResponse
+	(*GetClientCredentialRequest)(nil),         // 26: licensing.tokens.v1.GetClientCredentialRequest
+	(*ClientCredential)(nil),                   // 27: licensing.tokens.v1.ClientCredential
+	(*GetClientCredentialResponse)(nil),        // 28: licensing.tokens.v1.GetClientCredentialResponse
+	(*timestamppb.Timestamp)(nil),              // 29: google.protobuf.Timestamp
 }
 var file_licensing_tokens_v1_tokens_proto_depIdxs = []int32{
-	18, // 0: licensing.tokens.v1.RegistrationToken.expires_at:type_name -> google.protobuf.Timestamp
-	18, // 1: licensing.tokens.v1.RegistrationToken.created_at:type_name -> google.protobuf.Timestamp
-	18, // 2: licensing.tokens.v1.RegistrationToken.revoked_at:type_name -> google.protobuf.Timestamp
+	29, // 0: licensing.tokens.v1.RegistrationToken.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 1: licensing.tokens.v1.RegistrationToken.created_at:type_name -> google.protobuf.Timestamp
+	29, // 2: licensing.tokens.v1.RegistrationToken.revoked_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: licensing.tokens.v1.CreateRegistrationTokenResponse.token:type_name -> licensing.tokens.v1.RegistrationToken
 	0,  // 4: licensing.tokens.v1.RevokeRegistrationTokenResponse.token:type_name -> licensing.tokens.v1.RegistrationToken
 	11, // 5: licensing.tokens.v1.GetAccessTokenKeysResponse.keys:type_name -> licensing.tokens.v1.PublicKey
-	1,  // 6: licensing.tokens.v1.TokenService.CreateRegistrationToken:input_type -> licensing.tokens.v1.CreateRegistrationTokenRequest
-	3,  // 7: licensing.tokens.v1.TokenService.RevokeRegistrationToken:input_type -> licensing.tokens.v1.RevokeRegistrationTokenRequest
-	5,  // 8: licensing.tokens.v1.TokenService.RedeemRegistrationToken:input_type -> licensing.tokens.v1.RedeemRegistrationTokenRequest
-	7,  // 9: licensing.tokens.v1.TokenService.ReleaseRedemption:input_type -> licensing.tokens.v1.ReleaseRedemptionRequest
-	9,  // 10: licensing.tokens.v1.TokenService.IssueAccessToken:input_type -> licensing.tokens.v1.IssueAccessTokenRequest
-	12, // 11: licensing.tokens.v1.TokenService.GetAccessTokenKeys:input_type -> licensing.tokens.v1.GetAccessTokenKeysRequest
-	14, // 12: licensing.tokens.v1.TokenService.AuthenticateAPIKey:input_type -> licensing.tokens.v1.AuthenticateAPIKeyRequest
-	16, // 13: licensing.tokens.v1.TokenService.CreateAPIKey:input_type -> licensing.tokens.v1.CreateAPIKeyRequest
-	2,  // 14: licensing.tokens.v1.TokenService.CreateRegistrationToken:output_type -> licensing.tokens.v1.CreateRegistrationTokenResponse
-	4,  // 15: licensing.tokens.v1.TokenService.RevokeRegistrationToken:output_type -> licensing.tokens.v1.RevokeRegistrationTokenResponse
-	6,  // 16: licensing.tokens.v1.TokenService.RedeemRegistrationToken:output_type -> licensing.tokens.v1.RedeemRegistrationTokenResponse
-	8,  // 17: licensing.tokens.v1.TokenService.ReleaseRedemption:output_type -> licensing.tokens.v1.ReleaseRedemptionResponse
-	10, // 18: licensing.tokens.v1.TokenService.IssueAccessToken:output_type -> licensing.tokens.v1.IssueAccessTokenResponse
-	13, // 19: licensing.tokens.v1.TokenService.GetAccessTokenKeys:output_type -> licensing.tokens.v1.GetAccessTokenKeysResponse
-	15, // 20: licensing.tokens.v1.TokenService.AuthenticateAPIKey:output_type -> licensing.tokens.v1.AuthenticateAPIKeyResponse
-	17, // 21: licensing.tokens.v1.TokenService.CreateAPIKey:output_type -> licensing.tokens.v1.CreateAPIKeyResponse
-	14, // [14:22] is the sub-list for method output_type
-	6,  // [6:14] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	0,  // 6: licensing.tokens.v1.GetRegistrationTokenResponse.token:type_name -> licensing.tokens.v1.RegistrationToken
+	0,  // 7: licensing.tokens.v1.ListRegistrationTokensResponse.tokens:type_name -> licensing.tokens.v1.RegistrationToken
+	29, // 8: licensing.tokens.v1.ClientCredential.created_at:type_name -> google.protobuf.Timestamp
+	29, // 9: licensing.tokens.v1.ClientCredential.first_used_at:type_name -> google.protobuf.Timestamp
+	29, // 10: licensing.tokens.v1.ClientCredential.revoked_at:type_name -> google.protobuf.Timestamp
+	27, // 11: licensing.tokens.v1.GetClientCredentialResponse.credential:type_name -> licensing.tokens.v1.ClientCredential
+	1,  // 12: licensing.tokens.v1.TokenService.CreateRegistrationToken:input_type -> licensing.tokens.v1.CreateRegistrationTokenRequest
+	3,  // 13: licensing.tokens.v1.TokenService.RevokeRegistrationToken:input_type -> licensing.tokens.v1.RevokeRegistrationTokenRequest
+	5,  // 14: licensing.tokens.v1.TokenService.RedeemRegistrationToken:input_type -> licensing.tokens.v1.RedeemRegistrationTokenRequest
+	7,  // 15: licensing.tokens.v1.TokenService.ReleaseRedemption:input_type -> licensing.tokens.v1.ReleaseRedemptionRequest
+	9,  // 16: licensing.tokens.v1.TokenService.IssueAccessToken:input_type -> licensing.tokens.v1.IssueAccessTokenRequest
+	12, // 17: licensing.tokens.v1.TokenService.GetAccessTokenKeys:input_type -> licensing.tokens.v1.GetAccessTokenKeysRequest
+	14, // 18: licensing.tokens.v1.TokenService.AuthenticateAPIKey:input_type -> licensing.tokens.v1.AuthenticateAPIKeyRequest
+	16, // 19: licensing.tokens.v1.TokenService.CreateAPIKey:input_type -> licensing.tokens.v1.CreateAPIKeyRequest
+	18, // 20: licensing.tokens.v1.TokenService.GetRegistrationToken:input_type -> licensing.tokens.v1.GetRegistrationTokenRequest
+	20, // 21: licensing.tokens.v1.TokenService.ListRegistrationTokens:input_type -> licensing.tokens.v1.ListRegistrationTokensRequest
+	22, // 22: licensing.tokens.v1.TokenService.IssueWorkspaceCredentials:input_type -> licensing.tokens.v1.IssueWorkspaceCredentialsRequest
+	24, // 23: licensing.tokens.v1.TokenService.RevokeWorkspaceCredentials:input_type -> licensing.tokens.v1.RevokeWorkspaceCredentialsRequest
+	26, // 24: licensing.tokens.v1.TokenService.GetClientCredential:input_type -> licensing.tokens.v1.GetClientCredentialRequest
+	2,  // 25: licensing.tokens.v1.TokenService.CreateRegistrationToken:output_type -> licensing.tokens.v1.CreateRegistrationTokenResponse
+	4,  // 26: licensing.tokens.v1.TokenService.RevokeRegistrationToken:output_type -> licensing.tokens.v1.RevokeRegistrationTokenResponse
+	6,  // 27: licensing.tokens.v1.TokenService.RedeemRegistrationToken:output_type -> licensing.tokens.v1.RedeemRegistrationTokenResponse
+	8,  // 28: licensing.tokens.v1.TokenService.ReleaseRedemption:output_type -> licensing.tokens.v1.ReleaseRedemptionResponse
+	10, // 29: licensing.tokens.v1.TokenService.IssueAccessToken:output_type -> licensing.tokens.v1.IssueAccessTokenResponse
+	13, // 30: licensing.tokens.v1.TokenService.GetAccessTokenKeys:output_type -> licensing.tokens.v1.GetAccessTokenKeysResponse
+	15, // 31: licensing.tokens.v1.TokenService.AuthenticateAPIKey:output_type -> licensing.tokens.v1.AuthenticateAPIKeyResponse
+	17, // 32: licensing.tokens.v1.TokenService.CreateAPIKey:output_type -> licensing.tokens.v1.CreateAPIKeyResponse
+	19, // 33: licensing.tokens.v1.TokenService.GetRegistrationToken:output_type -> licensing.tokens.v1.GetRegistrationTokenResponse
+	21, // 34: licensing.tokens.v1.TokenService.ListRegistrationTokens:output_type -> licensing.tokens.v1.ListRegistrationTokensResponse
+	23, // 35: licensing.tokens.v1.TokenService.IssueWorkspaceCredentials:output_type -> licensing.tokens.v1.IssueWorkspaceCredentialsResponse
+	25, // 36: licensing.tokens.v1.TokenService.RevokeWorkspaceCredentials:output_type -> licensing.tokens.v1.RevokeWorkspaceCredentialsResponse
+	28, // 37: licensing.tokens.v1.TokenService.GetClientCredential:output_type -> licensing.tokens.v1.GetClientCredentialResponse
+	25, // [25:38] is the sub-list for method output_type
+	12, // [12:25] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_licensing_tokens_v1_tokens_proto_init() }
@@ -1210,7 +1839,7 @@ func file_licensing_tokens_v1_tokens_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_licensing_tokens_v1_tokens_proto_rawDesc), len(file_licensing_tokens_v1_tokens_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,14 +19,19 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	TokenService_CreateRegistrationToken_FullMethodName = "/licensing.tokens.v1.TokenService/CreateRegistrationToken"
-	TokenService_RevokeRegistrationToken_FullMethodName = "/licensing.tokens.v1.TokenService/RevokeRegistrationToken"
-	TokenService_RedeemRegistrationToken_FullMethodName = "/licensing.tokens.v1.TokenService/RedeemRegistrationToken"
-	TokenService_ReleaseRedemption_FullMethodName       = "/licensing.tokens.v1.TokenService/ReleaseRedemption"
-	TokenService_IssueAccessToken_FullMethodName        = "/licensing.tokens.v1.TokenService/IssueAccessToken"
-	TokenService_GetAccessTokenKeys_FullMethodName      = "/licensing.tokens.v1.TokenService/GetAccessTokenKeys"
-	TokenService_AuthenticateAPIKey_FullMethodName      = "/licensing.tokens.v1.TokenService/AuthenticateAPIKey"
-	TokenService_CreateAPIKey_FullMethodName            = "/licensing.tokens.v1.TokenService/CreateAPIKey"
+	TokenService_CreateRegistrationToken_FullMethodName    = "/licensing.tokens.v1.TokenService/CreateRegistrationToken"
+	TokenService_RevokeRegistrationToken_FullMethodName    = "/licensing.tokens.v1.TokenService/RevokeRegistrationToken"
+	TokenService_RedeemRegistrationToken_FullMethodName    = "/licensing.tokens.v1.TokenService/RedeemRegistrationToken"
+	TokenService_ReleaseRedemption_FullMethodName          = "/licensing.tokens.v1.TokenService/ReleaseRedemption"
+	TokenService_IssueAccessToken_FullMethodName           = "/licensing.tokens.v1.TokenService/IssueAccessToken"
+	TokenService_GetAccessTokenKeys_FullMethodName         = "/licensing.tokens.v1.TokenService/GetAccessTokenKeys"
+	TokenService_AuthenticateAPIKey_FullMethodName         = "/licensing.tokens.v1.TokenService/AuthenticateAPIKey"
+	TokenService_CreateAPIKey_FullMethodName               = "/licensing.tokens.v1.TokenService/CreateAPIKey"
+	TokenService_GetRegistrationToken_FullMethodName       = "/licensing.tokens.v1.TokenService/GetRegistrationToken"
+	TokenService_ListRegistrationTokens_FullMethodName     = "/licensing.tokens.v1.TokenService/ListRegistrationTokens"
+	TokenService_IssueWorkspaceCredentials_FullMethodName  = "/licensing.tokens.v1.TokenService/IssueWorkspaceCredentials"
+	TokenService_RevokeWorkspaceCredentials_FullMethodName = "/licensing.tokens.v1.TokenService/RevokeWorkspaceCredentials"
+	TokenService_GetClientCredential_FullMethodName        = "/licensing.tokens.v1.TokenService/GetClientCredential"
 )
 
 // TokenServiceClient is the client API for TokenService service.
@@ -76,6 +81,27 @@ type TokenServiceClient interface {
 	// CreateAPIKey mints an internal API key with a role; the secret is returned
 	// once. Roles: admin. Errors: INVALID_ARGUMENT (unknown role, empty name).
 	CreateAPIKey(ctx context.Context, in *CreateAPIKeyRequest, opts ...grpc.CallOption) (*CreateAPIKeyResponse, error)
+	// GetRegistrationToken returns one token with its use count.
+	// Roles: admin, billing, support. Errors: NOT_FOUND
+	// (REGISTRATION_TOKEN_NOT_FOUND).
+	GetRegistrationToken(ctx context.Context, in *GetRegistrationTokenRequest, opts ...grpc.CallOption) (*GetRegistrationTokenResponse, error)
+	// ListRegistrationTokens lists tokens, optionally of one customer, newest
+	// first. Roles: admin, billing, support. Errors: INVALID_ARGUMENT.
+	ListRegistrationTokens(ctx context.Context, in *ListRegistrationTokensRequest, opts ...grpc.CallOption) (*ListRegistrationTokensResponse, error)
+	// IssueWorkspaceCredentials issues client credentials for a workspace that
+	// registered without a registration token (e-mail confirmation, offline),
+	// with credentials.issued in the same transaction. Older credentials of
+	// the workspace are revoked: the newest issue is the only one that works.
+	// Roles: service. Errors: INVALID_ARGUMENT (INVALID_REQUEST).
+	IssueWorkspaceCredentials(ctx context.Context, in *IssueWorkspaceCredentialsRequest, opts ...grpc.CallOption) (*IssueWorkspaceCredentialsResponse, error)
+	// RevokeWorkspaceCredentials revokes every credential of a workspace, with
+	// credentials.revoked in the same transaction. Idempotent.
+	// Roles: service. Errors: INVALID_ARGUMENT (INVALID_REQUEST).
+	RevokeWorkspaceCredentials(ctx context.Context, in *RevokeWorkspaceCredentialsRequest, opts ...grpc.CallOption) (*RevokeWorkspaceCredentialsResponse, error)
+	// GetClientCredential returns a credential's state (never its secret):
+	// when it was first exchanged for an access token, whether it is revoked.
+	// Roles: service. Errors: NOT_FOUND (CREDENTIAL_NOT_FOUND).
+	GetClientCredential(ctx context.Context, in *GetClientCredentialRequest, opts ...grpc.CallOption) (*GetClientCredentialResponse, error)
 }
 
 type tokenServiceClient struct {
@@ -166,6 +192,56 @@ func (c *tokenServiceClient) CreateAPIKey(ctx context.Context, in *CreateAPIKeyR
 	return out, nil
 }
 
+func (c *tokenServiceClient) GetRegistrationToken(ctx context.Context, in *GetRegistrationTokenRequest, opts ...grpc.CallOption) (*GetRegistrationTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRegistrationTokenResponse)
+	err := c.cc.Invoke(ctx, TokenService_GetRegistrationToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tokenServiceClient) ListRegistrationTokens(ctx context.Context, in *ListRegistrationTokensRequest, opts ...grpc.CallOption) (*ListRegistrationTokensResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRegistrationTokensResponse)
+	err := c.cc.Invoke(ctx, TokenService_ListRegistrationTokens_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tokenServiceClient) IssueWorkspaceCredentials(ctx context.Context, in *IssueWorkspaceCredentialsRequest, opts ...grpc.CallOption) (*IssueWorkspaceCredentialsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssueWorkspaceCredentialsResponse)
+	err := c.cc.Invoke(ctx, TokenService_IssueWorkspaceCredentials_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tokenServiceClient) RevokeWorkspaceCredentials(ctx context.Context, in *RevokeWorkspaceCredentialsRequest, opts ...grpc.CallOption) (*RevokeWorkspaceCredentialsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeWorkspaceCredentialsResponse)
+	err := c.cc.Invoke(ctx, TokenService_RevokeWorkspaceCredentials_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tokenServiceClient) GetClientCredential(ctx context.Context, in *GetClientCredentialRequest, opts ...grpc.CallOption) (*GetClientCredentialResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetClientCredentialResponse)
+	err := c.cc.Invoke(ctx, TokenService_GetClientCredential_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TokenServiceServer is the server API for TokenService service.
 // All implementations must embed UnimplementedTokenServiceServer
 // for forward compatibility.
@@ -213,6 +289,27 @@ type TokenServiceServer interface {
 	// CreateAPIKey mints an internal API key with a role; the secret is returned
 	// once. Roles: admin. Errors: INVALID_ARGUMENT (unknown role, empty name).
 	CreateAPIKey(context.Context, *CreateAPIKeyRequest) (*CreateAPIKeyResponse, error)
+	// GetRegistrationToken returns one token with its use count.
+	// Roles: admin, billing, support. Errors: NOT_FOUND
+	// (REGISTRATION_TOKEN_NOT_FOUND).
+	GetRegistrationToken(context.Context, *GetRegistrationTokenRequest) (*GetRegistrationTokenResponse, error)
+	// ListRegistrationTokens lists tokens, optionally of one customer, newest
+	// first. Roles: admin, billing, support. Errors: INVALID_ARGUMENT.
+	ListRegistrationTokens(context.Context, *ListRegistrationTokensRequest) (*ListRegistrationTokensResponse, error)
+	// IssueWorkspaceCredentials issues client credentials for a workspace that
+	// registered without a registration token (e-mail confirmation, offline),
+	// with credentials.issued in the same transaction. Older credentials of
+	// the workspace are revoked: the newest issue is the only one that works.
+	// Roles: service. Errors: INVALID_ARGUMENT (INVALID_REQUEST).
+	IssueWorkspaceCredentials(context.Context, *IssueWorkspaceCredentialsRequest) (*IssueWorkspaceCredentialsResponse, error)
+	// RevokeWorkspaceCredentials revokes every credential of a workspace, with
+	// credentials.revoked in the same transaction. Idempotent.
+	// Roles: service. Errors: INVALID_ARGUMENT (INVALID_REQUEST).
+	RevokeWorkspaceCredentials(context.Context, *RevokeWorkspaceCredentialsRequest) (*RevokeWorkspaceCredentialsResponse, error)
+	// GetClientCredential returns a credential's state (never its secret):
+	// when it was first exchanged for an access token, whether it is revoked.
+	// Roles: service. Errors: NOT_FOUND (CREDENTIAL_NOT_FOUND).
+	GetClientCredential(context.Context, *GetClientCredentialRequest) (*GetClientCredentialResponse, error)
 	mustEmbedUnimplementedTokenServiceServer()
 }
 
@@ -246,6 +343,21 @@ func (UnimplementedTokenServiceServer) AuthenticateAPIKey(context.Context, *Auth
 }
 func (UnimplementedTokenServiceServer) CreateAPIKey(context.Context, *CreateAPIKeyRequest) (*CreateAPIKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateAPIKey not implemented")
+}
+func (UnimplementedTokenServiceServer) GetRegistrationToken(context.Context, *GetRegistrationTokenRequest) (*GetRegistrationTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRegistrationToken not implemented")
+}
+func (UnimplementedTokenServiceServer) ListRegistrationTokens(context.Context, *ListRegistrationTokensRequest) (*ListRegistrationTokensResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRegistrationTokens not implemented")
+}
+func (UnimplementedTokenServiceServer) IssueWorkspaceCredentials(context.Context, *IssueWorkspaceCredentialsRequest) (*IssueWorkspaceCredentialsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method IssueWorkspaceCredentials not implemented")
+}
+func (UnimplementedTokenServiceServer) RevokeWorkspaceCredentials(context.Context, *RevokeWorkspaceCredentialsRequest) (*RevokeWorkspaceCredentialsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeWorkspaceCredentials not implemented")
+}
+func (UnimplementedTokenServiceServer) GetClientCredential(context.Context, *GetClientCredentialRequest) (*GetClientCredentialResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetClientCredential not implemented")
 }
 func (UnimplementedTokenServiceServer) mustEmbedUnimplementedTokenServiceServer() {}
 func (UnimplementedTokenServiceServer) testEmbeddedByValue()                      {}
@@ -412,6 +524,96 @@ func _TokenService_CreateAPIKey_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TokenService_GetRegistrationToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRegistrationTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TokenServiceServer).GetRegistrationToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TokenService_GetRegistrationToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TokenServiceServer).GetRegistrationToken(ctx, req.(*GetRegistrationTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TokenService_ListRegistrationTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRegistrationTokensRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TokenServiceServer).ListRegistrationTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TokenService_ListRegistrationTokens_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TokenServiceServer).ListRegistrationTokens(ctx, req.(*ListRegistrationTokensRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TokenService_IssueWorkspaceCredentials_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IssueWorkspaceCredentialsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TokenServiceServer).IssueWorkspaceCredentials(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TokenService_IssueWorkspaceCredentials_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TokenServiceServer).IssueWorkspaceCredentials(ctx, req.(*IssueWorkspaceCredentialsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TokenService_RevokeWorkspaceCredentials_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeWorkspaceCredentialsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TokenServiceServer).RevokeWorkspaceCredentials(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TokenService_RevokeWorkspaceCredentials_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TokenServiceServer).RevokeWorkspaceCredentials(ctx, req.(*RevokeWorkspaceCredentialsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TokenService_GetClientCredential_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetClientCredentialRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TokenServiceServer).GetClientCredential(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TokenService_GetClientCredential_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TokenServiceServer).GetClientCredential(ctx, req.(*GetClientCredentialRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TokenService_ServiceDesc is the grpc.ServiceDesc for TokenService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -450,6 +652,26 @@ var TokenService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateAPIKey",
 			Handler:    _TokenService_CreateAPIKey_Handler,
+		},
+		{
+			MethodName: "GetRegistrationToken",
+			Handler:    _TokenService_GetRegistrationToken_Handler,
+		},
+		{
+			MethodName: "ListRegistrationTokens",
+			Handler:    _TokenService_ListRegistrationTokens_Handler,
+		},
+		{
+			MethodName: "IssueWorkspaceCredentials",
+			Handler:    _TokenService_IssueWorkspaceCredentials_Handler,
+		},
+		{
+			MethodName: "RevokeWorkspaceCredentials",
+			Handler:    _TokenService_RevokeWorkspaceCredentials_Handler,
+		},
+		{
+			MethodName: "GetClientCredential",
+			Handler:    _TokenService_GetClientCredential_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
