@@ -221,3 +221,64 @@ func TestLicenseLifecycle(t *testing.T) {
 		t.Errorf("licensectl usage get:\n%s", out)
 	}
 }
+
+// TestPlansAsData edits plans with licensectl, without a deploy: a plan is
+// exported, changed and published as its next version; a new plan is created
+// from a file; a definition whose licenses would not validate is refused,
+// naming the field.
+func TestPlansAsData(t *testing.T) {
+	sys := startSystem(t, false)
+	ctx := t.Context()
+	dir := t.TempDir()
+	ctl := func(args ...string) (string, string, error) { return sys.Licensectl(ctx, "", args...) }
+
+	out, errOut, err := ctl("plans", "get", "pro", "-export")
+	if err != nil {
+		t.Fatalf("plans get -export: %v %s", err, errOut)
+	}
+	var file map[string]any
+	if err := json.Unmarshal([]byte(out), &file); err != nil || file["id"] != "pro" {
+		t.Fatalf("exported plan %q: %v", out, err)
+	}
+	file["name"] = "Pro 2027"
+	edited, _ := json.Marshal(file)
+	path := filepath.Join(dir, "pro.json")
+	if err := os.WriteFile(path, edited, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, err = ctl("plans", "update", "pro", "-f", path, "-expected-version", "2", "-o", "json"); err != nil {
+		t.Fatalf("plans update: %v %s", err, errOut)
+	}
+	var updated struct {
+		Plan struct {
+			Version int    `json:"version"`
+			Name    string `json:"name"`
+		} `json:"plan"`
+	}
+	if err := json.Unmarshal([]byte(out), &updated); err != nil || updated.Plan.Version != 3 || updated.Plan.Name != "Pro 2027" {
+		t.Fatalf("plans update output %q: %v", out, err)
+	}
+	// The previous version is still there, for the licenses that name it.
+	if out, _, err = ctl("plans", "get", "pro", "-version", "2"); err != nil || !strings.Contains(out, "Pro ") {
+		t.Errorf("plans get -version 2: %v\n%s", err, out)
+	}
+
+	team := `{"id": "team", "name": "Team", "free": false, "modules": ["auditing"], "definition": {
+		"limits": {"activeUsers": [{"max": 25, "behavior": "prevent_action"}]}, "termDays": 90,
+		"statisticsReport": {"required": true}, "supportPlan": "standard", "coverage": "12x5",
+		"firstResponseHours": {"high": 8, "medium": 24, "low": 48}, "autoRenew": true}}`
+	bad := strings.Replace(team, `"prevent_action"`, `"shrug"`, 1)
+	badPath := filepath.Join(dir, "bad.json")
+	_ = os.WriteFile(badPath, []byte(bad), 0o600)
+	if _, errOut, err = ctl("plans", "create", "-f", badPath); err == nil || !strings.Contains(errOut, "definition_json.limits.activeUsers[0].behavior") {
+		t.Errorf("a plan that would not validate: %v\n%s", err, errOut)
+	}
+	teamPath := filepath.Join(dir, "team.json")
+	_ = os.WriteFile(teamPath, []byte(team), 0o600)
+	if out, errOut, err = ctl("plans", "create", "-f", teamPath); err != nil || !strings.Contains(out, "team") {
+		t.Fatalf("plans create: %v %s\n%s", err, errOut, out)
+	}
+	if out, _, err = ctl("plans", "list"); err != nil || !strings.Contains(out, "team") || !strings.Contains(out, "Pro 2027") {
+		t.Errorf("plans list: %v\n%s", err, out)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -138,81 +137,48 @@ type Trial struct {
 	Override   bool
 }
 
-// Write stores c in one statement: each write a data-modifying WITH
-// clause, all committed or none.
+// Write stores c: its statements travel together in one round trip.
 func (t *Tx) Write(ctx context.Context, c Changes) error {
-	var w writer
+	b := &pgx.Batch{}
 	if s := c.Subscription; s != nil {
 		limits, err := json.Marshal(s.Limits)
 		if err != nil {
 			return err
 		}
-		w.with(upsertSubscriptionQ, subscriptionArgs(*s, limits)...)
+		b.Queue(upsertSubscription, subscriptionArgs(*s, limits)...)
 	}
 	if l := c.License; l != nil {
 		if l.Modules == nil {
 			l.Modules = []string{}
 		}
-		w.with(`INSERT INTO licenses (`+licenseColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			l.ID, l.WorkspaceID, l.Sequence, l.PlanID, l.PlanVersion, l.Address, l.Token, l.KeyID, l.IssuedAt, l.ExpiresAt, l.Modules, l.Trial, l.Offline)
+		b.Queue(insertLicense, l.ID, l.WorkspaceID, l.Sequence, l.PlanID, l.PlanVersion, l.Address, l.Token, l.KeyID, l.IssuedAt, l.ExpiresAt, l.Modules, l.Trial, l.Offline)
 		row, err := issuedEvent(ctx, *l)
 		if err != nil {
 			return err
 		}
-		w.with(outbox.Insert+` VALUES (?, ?, ?)`, row.Subject, row.Payload, row.Headers)
+		b.Queue(outbox.Insert+` VALUES ($1, $2, $3)`, row.Subject, row.Payload, row.Headers)
 	}
-	if wd := c.Withdrawal; wd != nil {
-		w.with(`INSERT INTO license_withdrawals (workspace_id, sequence, reason, withdrawn_at) VALUES (?, ?, ?, ?)`,
-			wd.WorkspaceID, wd.Sequence, wd.Reason, wd.At)
-		row, err := withdrawnEvent(ctx, *wd)
+	if w := c.Withdrawal; w != nil {
+		b.Queue(`INSERT INTO license_withdrawals (workspace_id, sequence, reason, withdrawn_at) VALUES ($1, $2, $3, $4)`,
+			w.WorkspaceID, w.Sequence, w.Reason, w.At)
+		row, err := withdrawnEvent(ctx, *w)
 		if err != nil {
 			return err
 		}
-		w.with(outbox.Insert+` VALUES (?, ?, ?)`, row.Subject, row.Payload, row.Headers)
+		b.Queue(outbox.Insert+` VALUES ($1, $2, $3)`, row.Subject, row.Payload, row.Headers)
 	}
 	if tr := c.Trial; tr != nil && c.Subscription != nil {
-		w.with(`INSERT INTO trials (workspace_id, plan_id, started_at, ends_at, override) VALUES (?, ?, ?, ?, ?)`,
+		b.Queue(`INSERT INTO trials (workspace_id, plan_id, started_at, ends_at, override) VALUES ($1, $2, $3, $4, $5)`,
 			c.Subscription.WorkspaceID, tr.PlanID, tr.Start, tr.End, tr.Override)
 	}
 	if k := c.Key; k != nil {
-		w.with(`INSERT INTO idempotency_keys (key, method, request_hash, response) VALUES (?, ?, ?, ?)`, c.KeyName, k.Method, k.Hash, k.Response)
+		b.Queue(`INSERT INTO idempotency_keys (key, method, request_hash, response) VALUES ($1, $2, $3, $4)`, c.KeyName, k.Method, k.Hash, k.Response)
 	}
-	if len(w.clauses) == 0 {
-		return nil
-	}
-	if _, err := t.q.Exec(ctx, w.sql(), w.args...); err != nil {
+	if err := t.q.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("write subscription change: %w", err)
 	}
 	return nil
 }
-
-// writer composes data-modifying statements into one: WITH w1 AS (...),
-// w2 AS (...) SELECT 1. Its fragments use ? placeholders, numbered as they
-// are added.
-type writer struct {
-	clauses []string
-	args    []any
-}
-
-func (w *writer) with(fragment string, args ...any) {
-	var b strings.Builder
-	n := 0
-	for _, r := range fragment {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", len(w.args)+n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	if n != len(args) {
-		panic(fmt.Sprintf("store: %d placeholders for %d arguments in %q", n, len(args), fragment))
-	}
-	w.clauses = append(w.clauses, fmt.Sprintf("w%d AS (%s)", len(w.clauses)+1, b.String()))
-	w.args = append(w.args, args...)
-}
-
-func (w *writer) sql() string { return "WITH " + strings.Join(w.clauses, ",\n") + "\nSELECT 1" }
 
 func issuedEvent(ctx context.Context, l domain.License) (outbox.Row, error) {
 	payload, err := proto.Marshal(&eventsv1.LicenseIssued{

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,16 +75,6 @@ const upsertSubscription = `INSERT INTO subscriptions (` + subscriptionColumns +
 		cancel_at_period_end = EXCLUDED.cancel_at_period_end, grant_method = EXCLUDED.grant_method, seller = EXCLUDED.seller,
 		suspended_status = EXCLUDED.suspended_status, suspend_reason = EXCLUDED.suspend_reason,
 		lapses_at = EXCLUDED.lapses_at, updated_at = EXCLUDED.updated_at`
-
-// upsertSubscriptionQ is upsertSubscription with ? placeholders, for a
-// composed statement.
-var upsertSubscriptionQ = func() string {
-	q := upsertSubscription
-	for i := 17; i >= 1; i-- {
-		q = strings.ReplaceAll(q, fmt.Sprintf("$%d", i), "?")
-	}
-	return q
-}()
 
 func subscriptionArgs(s domain.Subscription, limits []byte) []any {
 	updated := s.UpdatedAt
