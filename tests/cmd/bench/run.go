@@ -152,6 +152,11 @@ func run(ctx context.Context, o options) error {
 	if len(members) == 0 {
 		return fmt.Errorf("no workspace registered (first error: %v)", reg.FirstErr)
 	}
+	// Registrations leave work behind (a signed license and a sync view per
+	// workspace); let it finish so the sync figure measures syncs alone.
+	if err := quiesce(ctx, dbURL, registered.Load()); err != nil {
+		return err
+	}
 	syncRes := load.Run(ctx, "sync", o.workers, o.duration, func(ctx context.Context, w, i int) error {
 		m := members[(w*7919+i)%len(members)]
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.GatewayURL+"/api/v2/workspaces/"+m.id+"/sync", bytes.NewReader(m.body))

@@ -36,12 +36,14 @@ BEGIN
     IF NEW.deregistered_at IS NOT NULL THEN
         NEW.remove_license := true;
     END IF;
-    IF TG_OP = 'UPDATE' AND NEW.license IS DISTINCT FROM OLD.license THEN
+    IF TG_OP = 'UPDATE' AND NEW.license_sequence IS DISTINCT FROM OLD.license_sequence THEN
         NEW.updated_at := GREATEST(NEW.updated_at, date_trunc('milliseconds', OLD.updated_at) + interval '1 millisecond');
     END IF;
     RETURN NEW;
 END $$;
 
 CREATE TRIGGER views_guard BEFORE UPDATE ON views FOR EACH ROW
-    WHEN ((NEW.deregistered_at IS NOT NULL AND NOT NEW.remove_license) OR NEW.license IS DISTINCT FROM OLD.license)
+    -- The sequence, not the license text: every sync updates the row, and
+    -- comparing the (compressed) license bodies would cost each one.
+    WHEN ((NEW.deregistered_at IS NOT NULL AND NOT NEW.remove_license) OR NEW.license_sequence IS DISTINCT FROM OLD.license_sequence)
     EXECUTE FUNCTION views_guard();
