@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/cloudlicense/authority/pkg/authn"
+	"github.com/cloudlicense/authority/pkg/authn/authntest"
 	"github.com/cloudlicense/authority/pkg/rpcerr"
 	registryv1 "github.com/cloudlicense/authority/proto/gen/licensing/registry/v1"
 	"github.com/cloudlicense/authority/services/registry/internal/server"
@@ -18,29 +19,6 @@ func TestPolicyListsEveryMethod(t *testing.T) {
 	if missing := server.Policy.MissingMethods(registryv1.RegistryService_ServiceDesc); len(missing) > 0 {
 		t.Fatalf("methods without a policy: %v", missing)
 	}
-}
-
-type outcome string
-
-const (
-	allowed         outcome = "allowed"
-	denied          outcome = "permission denied"
-	unauthenticated outcome = "unauthenticated"
-)
-
-// classify tells an interceptor's refusal (a bare status) from a handler's
-// answer (OK, or an error carrying an ErrorInfo reason).
-func classify(err error) outcome {
-	if err == nil || rpcerr.Reason(err) != "" {
-		return allowed
-	}
-	switch rpcerr.Code(err) {
-	case codes.PermissionDenied:
-		return denied
-	case codes.Unauthenticated:
-		return unauthenticated
-	}
-	return allowed
 }
 
 // TestAuthorization calls every RPC as every role; the expectations are the
@@ -139,18 +117,18 @@ func TestAuthorization(t *testing.T) {
 		for _, c := range callers {
 			t.Run(rpc.method+"/"+c.name, func(t *testing.T) {
 				t.Parallel()
-				want := denied
+				want := authntest.Denied
 				switch {
 				case c.role == "":
-					want = unauthenticated
+					want = authntest.Unauthenticated
 				case c.role == authn.RoleAdmin || slices.Contains(rpc.roles, c.role):
-					want = allowed
+					want = authntest.Allowed
 				}
 				err := rpc.call(t.Context(), c.client)
-				if got := classify(err); got != want {
+				if got := authntest.Classify(err); got != want {
 					t.Fatalf("%s as %s: %s (%v), want %s", rpc.method, c.name, got, err, want)
 				}
-				if want == allowed && !slices.Contains([]codes.Code{codes.OK, codes.InvalidArgument, codes.NotFound}, rpcerr.Code(err)) {
+				if want == authntest.Allowed && !slices.Contains([]codes.Code{codes.OK, codes.InvalidArgument, codes.NotFound}, rpcerr.Code(err)) {
 					t.Fatalf("%s as %s: unexpected %v", rpc.method, c.name, err)
 				}
 			})

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/cloudlicense/authority/pkg/authn"
+	"github.com/cloudlicense/authority/pkg/authn/authntest"
 	"github.com/cloudlicense/authority/pkg/rpcerr"
 	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
 	"github.com/cloudlicense/authority/services/tokens/internal/server"
@@ -18,30 +19,6 @@ func TestPolicyListsEveryMethod(t *testing.T) {
 	if missing := server.Policy.MissingMethods(tokensv1.TokenService_ServiceDesc); len(missing) > 0 {
 		t.Fatalf("methods without a policy: %v", missing)
 	}
-}
-
-// outcome is what the interceptors decided about a call.
-type outcome string
-
-const (
-	allowed         outcome = "allowed"
-	denied          outcome = "permission denied"
-	unauthenticated outcome = "unauthenticated"
-)
-
-// classify tells an interceptor's refusal (a bare status) from a handler's
-// answer (OK, or an error carrying an ErrorInfo reason).
-func classify(err error) outcome {
-	if rpcerr.Reason(err) != "" || err == nil {
-		return allowed
-	}
-	switch rpcerr.Code(err) {
-	case codes.PermissionDenied:
-		return denied
-	case codes.Unauthenticated:
-		return unauthenticated
-	}
-	return allowed
 }
 
 // TestAuthorization calls every RPC as every role. The expectations are the
@@ -143,20 +120,20 @@ func TestAuthorization(t *testing.T) {
 		for _, c := range callers {
 			t.Run(rpc.method+"/"+c.name, func(t *testing.T) {
 				t.Parallel()
-				var want outcome
+				var want authntest.Outcome
 				switch {
 				case c.role == "":
-					want = unauthenticated
+					want = authntest.Unauthenticated
 				case c.role == authn.RoleAdmin || slices.Contains(rpc.roles, c.role):
-					want = allowed
+					want = authntest.Allowed
 				default:
-					want = denied
+					want = authntest.Denied
 				}
 				err := rpc.call(t.Context(), c.client)
-				if got := classify(err); got != want {
+				if got := authntest.Classify(err); got != want {
 					t.Fatalf("%s as %s: %s (%v), want %s", rpc.method, c.name, got, err, want)
 				}
-				if want == allowed && !slices.Contains([]codes.Code{codes.OK, codes.InvalidArgument, codes.NotFound}, rpcerr.Code(err)) {
+				if want == authntest.Allowed && !slices.Contains([]codes.Code{codes.OK, codes.InvalidArgument, codes.NotFound}, rpcerr.Code(err)) {
 					t.Fatalf("%s as %s: unexpected %v", rpc.method, c.name, err)
 				}
 			})
