@@ -71,6 +71,9 @@ var commands = map[string]command{
 	"tokens list":           {"list registration tokens with their use counts, optionally of one customer", tokensList},
 	"workspaces deregister": {"deregister a workspace: revoke its credentials, remove its license on sync", workspacesDeregister},
 	"register-offline":      {"register an air-gapped workspace from its client key (FILE or -) and print the cloud blob", registerOffline},
+
+	"releases list":   {"list workspace releases and until when each is supported", releasesList},
+	"releases record": {"record a release (-version V -released DATE [-months N]) or change its date or support window", releasesRecord},
 }
 
 // usageError is an error in the command line (exit code 2).

@@ -48,7 +48,7 @@ func realMain(ctx context.Context) error {
 
 	api := httpapi.New(up, tel.Logger, httpapi.Options{
 		PublicURL: cfg.PublicURL, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
-		MaxBodyBytes: cfg.MaxBodyBytes, UpstreamWait: cfg.UpstreamWait,
+		MaxBodyBytes: cfg.MaxBodyBytes, UpstreamWait: cfg.UpstreamWait, VersionsCacheTTL: cfg.SupportedVersionsCache,
 	})
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

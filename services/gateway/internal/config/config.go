@@ -19,12 +19,15 @@ type Config struct {
 	ServiceAPIKey string `env:"SERVICE_API_KEY, required"`
 	// RateLimit is requests per second per client address on the public
 	// endpoints (0 turns it off); RateBurst the bucket size.
-	RateLimit     float64       `env:"RATE_LIMIT_PER_SECOND, default=200"`
-	RateBurst     int           `env:"RATE_LIMIT_BURST, default=400"`
-	MaxBodyBytes  int64         `env:"MAX_BODY_BYTES, default=1048576"`
-	UpstreamWait  time.Duration `env:"UPSTREAM_TIMEOUT, default=10s"`
-	LogLevel      string        `env:"LOG_LEVEL, default=info"`
-	OTLPEndpoint  string        `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
-	TraceFile     string        `env:"TRACE_FILE"`
-	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE, default=10s"`
+	RateLimit    float64       `env:"RATE_LIMIT_PER_SECOND, default=200"`
+	RateBurst    int           `env:"RATE_LIMIT_BURST, default=400"`
+	MaxBodyBytes int64         `env:"MAX_BODY_BYTES, default=1048576"`
+	UpstreamWait time.Duration `env:"UPSTREAM_TIMEOUT, default=10s"`
+	// SupportedVersionsCache is how long the supported-versions document is
+	// served before the signer is asked again (0: on every request).
+	SupportedVersionsCache time.Duration `env:"SUPPORTED_VERSIONS_CACHE, default=60s"`
+	LogLevel               string        `env:"LOG_LEVEL, default=info"`
+	OTLPEndpoint           string        `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
+	TraceFile              string        `env:"TRACE_FILE"`
+	ShutdownGrace          time.Duration `env:"SHUTDOWN_GRACE, default=10s"`
 }

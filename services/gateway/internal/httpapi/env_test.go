@@ -71,6 +71,11 @@ type fakes struct {
 	syncErr     error
 	syncView    *syncv1.SyncView
 	signerErr   error
+	// versionsDoc is the supported-versions document the fake signer
+	// returns; versionsErr its error instead.
+	versionsDoc   string
+	versionsErr   error
+	versionsCalls int
 
 	registers []*registryv1.RegisterWithTokenRequest
 	issues    []*tokensv1.IssueAccessTokenRequest
@@ -194,6 +199,7 @@ func start(t testing.TB, o envOptions) *env {
 		tokensv1.TokenService_IssueAccessToken_FullMethodName:       service,
 		tokensv1.TokenService_GetAccessTokenKeys_FullMethodName:     service,
 		signerv1.SignerService_GetLicensePublicKey_FullMethodName:   service,
+		signerv1.SignerService_GetSupportedVersions_FullMethodName:  service,
 		syncv1.SyncService_Sync_FullMethodName:                      service,
 	})
 	registryv1.RegisterRegistryServiceServer(srv.Server, f)

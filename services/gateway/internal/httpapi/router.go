@@ -24,6 +24,9 @@ type Options struct {
 	RateBurst    int
 	MaxBodyBytes int64
 	UpstreamWait time.Duration
+	// VersionsCacheTTL is how long the supported-versions document is served
+	// without asking the signer again (0: every request asks).
+	VersionsCacheTTL time.Duration
 }
 
 // API serves the workspace protocol.
@@ -33,6 +36,7 @@ type API struct {
 	log      *slog.Logger
 	opts     Options
 	limiter  *limiter
+	versions versionsCache
 }
 
 // New returns the API.
@@ -59,6 +63,7 @@ func (a *API) Handler() http.Handler {
 	handle("POST /api/v2/register/workspace", a.legacyRegister)
 	handle("GET "+confirmPath, a.confirmShow)
 	handle("POST "+confirmPath, a.confirmDecide)
+	handle("GET /v2/server/supportedVersions", a.supportedVersions)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocolError{http.StatusNotFound, "not_found", "no such endpoint: " + r.Method + " " + r.URL.Path})

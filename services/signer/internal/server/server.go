@@ -22,14 +22,16 @@ import (
 // Policy says which roles may call each RPC of every service the signer
 // serves (admin may call all; an empty list is admin only).
 var Policy = authn.Policy{
-	signerv1.SignerService_ListPlans_FullMethodName:           {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
-	signerv1.SignerService_GetPlan_FullMethodName:             {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
-	signerv1.SignerService_CreatePlan_FullMethodName:          {},
-	signerv1.SignerService_PublishPlanVersion_FullMethodName:  {},
-	signerv1.SignerService_EnsureLicense_FullMethodName:       {authn.RoleService},
-	signerv1.SignerService_ListLicenses_FullMethodName:        {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
-	signerv1.SignerService_IssueOfflineLicense_FullMethodName: {authn.RoleSupport, authn.RoleService},
-	signerv1.SignerService_GetLicensePublicKey_FullMethodName: {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
+	signerv1.SignerService_ListPlans_FullMethodName:            {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
+	signerv1.SignerService_GetPlan_FullMethodName:              {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
+	signerv1.SignerService_CreatePlan_FullMethodName:           {},
+	signerv1.SignerService_PublishPlanVersion_FullMethodName:   {},
+	signerv1.SignerService_EnsureLicense_FullMethodName:        {authn.RoleService},
+	signerv1.SignerService_ListLicenses_FullMethodName:         {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
+	signerv1.SignerService_IssueOfflineLicense_FullMethodName:  {authn.RoleSupport, authn.RoleService},
+	signerv1.SignerService_GetLicensePublicKey_FullMethodName:  {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
+	signerv1.SignerService_GetSupportedVersions_FullMethodName: {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
+	signerv1.SignerService_RecordRelease_FullMethodName:        {},
 
 	signerv1.SubscriptionService_GrantSubscription_FullMethodName:     {authn.RoleBilling},
 	signerv1.SubscriptionService_StartTrial_FullMethodName:            {authn.RoleBilling, authn.RoleSupport, authn.RoleService},

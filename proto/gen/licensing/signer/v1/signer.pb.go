@@ -1114,6 +1114,294 @@ func (x *GetLicensePublicKeyResponse) GetPublicKeyV2() string {
 	return ""
 }
 
+// Release is a workspace release and how long it is supported.
+type Release struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "MAJOR.MINOR.PATCH", e.g. "7.2.0".
+	Version    string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	ReleasedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=released_at,json=releasedAt,proto3" json:"released_at,omitempty"`
+	// Months of support after released_at.
+	SupportMonths int32 `protobuf:"varint,3,opt,name=support_months,json=supportMonths,proto3" json:"support_months,omitempty"`
+	// released_at + support_months: the document's "expiration".
+	Expiration *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expiration,proto3" json:"expiration,omitempty"`
+	// When the release was last recorded or changed.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Release) Reset() {
+	*x = Release{}
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Release) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Release) ProtoMessage() {}
+
+func (x *Release) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Release.ProtoReflect.Descriptor instead.
+func (*Release) Descriptor() ([]byte, []int) {
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Release) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *Release) GetReleasedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReleasedAt
+	}
+	return nil
+}
+
+func (x *Release) GetSupportMonths() int32 {
+	if x != nil {
+		return x.SupportMonths
+	}
+	return 0
+}
+
+func (x *Release) GetExpiration() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Expiration
+	}
+	return nil
+}
+
+func (x *Release) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+type GetSupportedVersionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSupportedVersionsRequest) Reset() {
+	*x = GetSupportedVersionsRequest{}
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSupportedVersionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSupportedVersionsRequest) ProtoMessage() {}
+
+func (x *GetSupportedVersionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSupportedVersionsRequest.ProtoReflect.Descriptor instead.
+func (*GetSupportedVersionsRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{19}
+}
+
+type GetSupportedVersionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The document exactly as workspaces receive it, "signed" included.
+	DocumentJson string `protobuf:"bytes,1,opt,name=document_json,json=documentJson,proto3" json:"document_json,omitempty"`
+	// The document's "signed" member: an RS256 JWT whose payload is the
+	// document without "signed" (plus "iat").
+	Signed string `protobuf:"bytes,2,opt,name=signed,proto3" json:"signed,omitempty"`
+	// Every recorded release, oldest version first.
+	Releases      []*Release `protobuf:"bytes,3,rep,name=releases,proto3" json:"releases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSupportedVersionsResponse) Reset() {
+	*x = GetSupportedVersionsResponse{}
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSupportedVersionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSupportedVersionsResponse) ProtoMessage() {}
+
+func (x *GetSupportedVersionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSupportedVersionsResponse.ProtoReflect.Descriptor instead.
+func (*GetSupportedVersionsResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *GetSupportedVersionsResponse) GetDocumentJson() string {
+	if x != nil {
+		return x.DocumentJson
+	}
+	return ""
+}
+
+func (x *GetSupportedVersionsResponse) GetSigned() string {
+	if x != nil {
+		return x.Signed
+	}
+	return ""
+}
+
+func (x *GetSupportedVersionsResponse) GetReleases() []*Release {
+	if x != nil {
+		return x.Releases
+	}
+	return nil
+}
+
+type RecordReleaseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "MAJOR.MINOR.PATCH" (required).
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// Required.
+	ReleasedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=released_at,json=releasedAt,proto3" json:"released_at,omitempty"`
+	// Months of support, 1 to 120; 0 means the default of 6.
+	SupportMonths int32 `protobuf:"varint,3,opt,name=support_months,json=supportMonths,proto3" json:"support_months,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordReleaseRequest) Reset() {
+	*x = RecordReleaseRequest{}
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordReleaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordReleaseRequest) ProtoMessage() {}
+
+func (x *RecordReleaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordReleaseRequest.ProtoReflect.Descriptor instead.
+func (*RecordReleaseRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RecordReleaseRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *RecordReleaseRequest) GetReleasedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReleasedAt
+	}
+	return nil
+}
+
+func (x *RecordReleaseRequest) GetSupportMonths() int32 {
+	if x != nil {
+		return x.SupportMonths
+	}
+	return 0
+}
+
+type RecordReleaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Release       *Release               `protobuf:"bytes,1,opt,name=release,proto3" json:"release,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordReleaseResponse) Reset() {
+	*x = RecordReleaseResponse{}
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordReleaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordReleaseResponse) ProtoMessage() {}
+
+func (x *RecordReleaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_signer_v1_signer_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordReleaseResponse.ProtoReflect.Descriptor instead.
+func (*RecordReleaseResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RecordReleaseResponse) GetRelease() *Release {
+	if x != nil {
+		return x.Release
+	}
+	return nil
+}
+
 var File_licensing_signer_v1_signer_proto protoreflect.FileDescriptor
 
 const file_licensing_signer_v1_signer_proto_rawDesc = "" +
@@ -1194,7 +1482,29 @@ const file_licensing_signer_v1_signer_proto_rawDesc = "" +
 	"\x1bGetLicensePublicKeyResponse\x12\x10\n" +
 	"\x03kid\x18\x01 \x01(\tR\x03kid\x12$\n" +
 	"\x0epublic_key_pem\x18\x02 \x01(\tR\fpublicKeyPem\x12\"\n" +
-	"\rpublic_key_v2\x18\x03 \x01(\tR\vpublicKeyV22\xd8\x06\n" +
+	"\rpublic_key_v2\x18\x03 \x01(\tR\vpublicKeyV2\"\xfe\x01\n" +
+	"\aRelease\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12;\n" +
+	"\vreleased_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"releasedAt\x12%\n" +
+	"\x0esupport_months\x18\x03 \x01(\x05R\rsupportMonths\x12:\n" +
+	"\n" +
+	"expiration\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expiration\x129\n" +
+	"\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x1d\n" +
+	"\x1bGetSupportedVersionsRequest\"\x95\x01\n" +
+	"\x1cGetSupportedVersionsResponse\x12#\n" +
+	"\rdocument_json\x18\x01 \x01(\tR\fdocumentJson\x12\x16\n" +
+	"\x06signed\x18\x02 \x01(\tR\x06signed\x128\n" +
+	"\breleases\x18\x03 \x03(\v2\x1c.licensing.signer.v1.ReleaseR\breleases\"\x94\x01\n" +
+	"\x14RecordReleaseRequest\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12;\n" +
+	"\vreleased_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"releasedAt\x12%\n" +
+	"\x0esupport_months\x18\x03 \x01(\x05R\rsupportMonths\"O\n" +
+	"\x15RecordReleaseResponse\x126\n" +
+	"\arelease\x18\x01 \x01(\v2\x1c.licensing.signer.v1.ReleaseR\arelease2\xbd\b\n" +
 	"\rSignerService\x12Z\n" +
 	"\tListPlans\x12%.licensing.signer.v1.ListPlansRequest\x1a&.licensing.signer.v1.ListPlansResponse\x12T\n" +
 	"\aGetPlan\x12#.licensing.signer.v1.GetPlanRequest\x1a$.licensing.signer.v1.GetPlanResponse\x12]\n" +
@@ -1204,7 +1514,9 @@ const file_licensing_signer_v1_signer_proto_rawDesc = "" +
 	"\rEnsureLicense\x12).licensing.signer.v1.EnsureLicenseRequest\x1a*.licensing.signer.v1.EnsureLicenseResponse\x12c\n" +
 	"\fListLicenses\x12(.licensing.signer.v1.ListLicensesRequest\x1a).licensing.signer.v1.ListLicensesResponse\x12x\n" +
 	"\x13IssueOfflineLicense\x12/.licensing.signer.v1.IssueOfflineLicenseRequest\x1a0.licensing.signer.v1.IssueOfflineLicenseResponse\x12x\n" +
-	"\x13GetLicensePublicKey\x12/.licensing.signer.v1.GetLicensePublicKeyRequest\x1a0.licensing.signer.v1.GetLicensePublicKeyResponseB\xde\x01\n" +
+	"\x13GetLicensePublicKey\x12/.licensing.signer.v1.GetLicensePublicKeyRequest\x1a0.licensing.signer.v1.GetLicensePublicKeyResponse\x12{\n" +
+	"\x14GetSupportedVersions\x120.licensing.signer.v1.GetSupportedVersionsRequest\x1a1.licensing.signer.v1.GetSupportedVersionsResponse\x12f\n" +
+	"\rRecordRelease\x12).licensing.signer.v1.RecordReleaseRequest\x1a*.licensing.signer.v1.RecordReleaseResponseB\xde\x01\n" +
 	"\x17com.licensing.signer.v1B\vSignerProtoP\x01ZHgithub.com/cloudlicense/authority/proto/gen/licensing/signer/v1;signerv1\xa2\x02\x03LSX\xaa\x02\x13Licensing.Signer.V1\xca\x02\x13Licensing\\Signer\\V1\xe2\x02\x1fLicensing\\Signer\\V1\\GPBMetadata\xea\x02\x15Licensing::Signer::V1b\x06proto3"
 
 var (
@@ -1219,32 +1531,37 @@ func file_licensing_signer_v1_signer_proto_rawDescGZIP() []byte {
 	return file_licensing_signer_v1_signer_proto_rawDescData
 }
 
-var file_licensing_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_licensing_signer_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_licensing_signer_v1_signer_proto_goTypes = []any{
-	(*Plan)(nil),                        // 0: licensing.signer.v1.Plan
-	(*License)(nil),                     // 1: licensing.signer.v1.License
-	(*ListPlansRequest)(nil),            // 2: licensing.signer.v1.ListPlansRequest
-	(*ListPlansResponse)(nil),           // 3: licensing.signer.v1.ListPlansResponse
-	(*GetPlanRequest)(nil),              // 4: licensing.signer.v1.GetPlanRequest
-	(*GetPlanResponse)(nil),             // 5: licensing.signer.v1.GetPlanResponse
-	(*CreatePlanRequest)(nil),           // 6: licensing.signer.v1.CreatePlanRequest
-	(*CreatePlanResponse)(nil),          // 7: licensing.signer.v1.CreatePlanResponse
-	(*PublishPlanVersionRequest)(nil),   // 8: licensing.signer.v1.PublishPlanVersionRequest
-	(*PublishPlanVersionResponse)(nil),  // 9: licensing.signer.v1.PublishPlanVersionResponse
-	(*IssueOfflineLicenseRequest)(nil),  // 10: licensing.signer.v1.IssueOfflineLicenseRequest
-	(*IssueOfflineLicenseResponse)(nil), // 11: licensing.signer.v1.IssueOfflineLicenseResponse
-	(*EnsureLicenseRequest)(nil),        // 12: licensing.signer.v1.EnsureLicenseRequest
-	(*EnsureLicenseResponse)(nil),       // 13: licensing.signer.v1.EnsureLicenseResponse
-	(*ListLicensesRequest)(nil),         // 14: licensing.signer.v1.ListLicensesRequest
-	(*ListLicensesResponse)(nil),        // 15: licensing.signer.v1.ListLicensesResponse
-	(*GetLicensePublicKeyRequest)(nil),  // 16: licensing.signer.v1.GetLicensePublicKeyRequest
-	(*GetLicensePublicKeyResponse)(nil), // 17: licensing.signer.v1.GetLicensePublicKeyResponse
-	(*timestamppb.Timestamp)(nil),       // 18: google.protobuf.Timestamp
+	(*Plan)(nil),                         // 0: licensing.signer.v1.Plan
+	(*License)(nil),                      // 1: licensing.signer.v1.License
+	(*ListPlansRequest)(nil),             // 2: licensing.signer.v1.ListPlansRequest
+	(*ListPlansResponse)(nil),            // 3: licensing.signer.v1.ListPlansResponse
+	(*GetPlanRequest)(nil),               // 4: licensing.signer.v1.GetPlanRequest
+	(*GetPlanResponse)(nil),              // 5: licensing.signer.v1.GetPlanResponse
+	(*CreatePlanRequest)(nil),            // 6: licensing.signer.v1.CreatePlanRequest
+	(*CreatePlanResponse)(nil),           // 7: licensing.signer.v1.CreatePlanResponse
+	(*PublishPlanVersionRequest)(nil),    // 8: licensing.signer.v1.PublishPlanVersionRequest
+	(*PublishPlanVersionResponse)(nil),   // 9: licensing.signer.v1.PublishPlanVersionResponse
+	(*IssueOfflineLicenseRequest)(nil),   // 10: licensing.signer.v1.IssueOfflineLicenseRequest
+	(*IssueOfflineLicenseResponse)(nil),  // 11: licensing.signer.v1.IssueOfflineLicenseResponse
+	(*EnsureLicenseRequest)(nil),         // 12: licensing.signer.v1.EnsureLicenseRequest
+	(*EnsureLicenseResponse)(nil),        // 13: licensing.signer.v1.EnsureLicenseResponse
+	(*ListLicensesRequest)(nil),          // 14: licensing.signer.v1.ListLicensesRequest
+	(*ListLicensesResponse)(nil),         // 15: licensing.signer.v1.ListLicensesResponse
+	(*GetLicensePublicKeyRequest)(nil),   // 16: licensing.signer.v1.GetLicensePublicKeyRequest
+	(*GetLicensePublicKeyResponse)(nil),  // 17: licensing.signer.v1.GetLicensePublicKeyResponse
+	(*Release)(nil),                      // 18: licensing.signer.v1.Release
+	(*GetSupportedVersionsRequest)(nil),  // 19: licensing.signer.v1.GetSupportedVersionsRequest
+	(*GetSupportedVersionsResponse)(nil), // 20: licensing.signer.v1.GetSupportedVersionsResponse
+	(*RecordReleaseRequest)(nil),         // 21: licensing.signer.v1.RecordReleaseRequest
+	(*RecordReleaseResponse)(nil),        // 22: licensing.signer.v1.RecordReleaseResponse
+	(*timestamppb.Timestamp)(nil),        // 23: google.protobuf.Timestamp
 }
 var file_licensing_signer_v1_signer_proto_depIdxs = []int32{
-	18, // 0: licensing.signer.v1.Plan.updated_at:type_name -> google.protobuf.Timestamp
-	18, // 1: licensing.signer.v1.License.issued_at:type_name -> google.protobuf.Timestamp
-	18, // 2: licensing.signer.v1.License.expires_at:type_name -> google.protobuf.Timestamp
+	23, // 0: licensing.signer.v1.Plan.updated_at:type_name -> google.protobuf.Timestamp
+	23, // 1: licensing.signer.v1.License.issued_at:type_name -> google.protobuf.Timestamp
+	23, // 2: licensing.signer.v1.License.expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: licensing.signer.v1.ListPlansResponse.plans:type_name -> licensing.signer.v1.Plan
 	0,  // 4: licensing.signer.v1.GetPlanResponse.plan:type_name -> licensing.signer.v1.Plan
 	0,  // 5: licensing.signer.v1.CreatePlanResponse.plan:type_name -> licensing.signer.v1.Plan
@@ -1252,27 +1569,37 @@ var file_licensing_signer_v1_signer_proto_depIdxs = []int32{
 	1,  // 7: licensing.signer.v1.IssueOfflineLicenseResponse.license:type_name -> licensing.signer.v1.License
 	1,  // 8: licensing.signer.v1.EnsureLicenseResponse.license:type_name -> licensing.signer.v1.License
 	1,  // 9: licensing.signer.v1.ListLicensesResponse.licenses:type_name -> licensing.signer.v1.License
-	2,  // 10: licensing.signer.v1.SignerService.ListPlans:input_type -> licensing.signer.v1.ListPlansRequest
-	4,  // 11: licensing.signer.v1.SignerService.GetPlan:input_type -> licensing.signer.v1.GetPlanRequest
-	6,  // 12: licensing.signer.v1.SignerService.CreatePlan:input_type -> licensing.signer.v1.CreatePlanRequest
-	8,  // 13: licensing.signer.v1.SignerService.PublishPlanVersion:input_type -> licensing.signer.v1.PublishPlanVersionRequest
-	12, // 14: licensing.signer.v1.SignerService.EnsureLicense:input_type -> licensing.signer.v1.EnsureLicenseRequest
-	14, // 15: licensing.signer.v1.SignerService.ListLicenses:input_type -> licensing.signer.v1.ListLicensesRequest
-	10, // 16: licensing.signer.v1.SignerService.IssueOfflineLicense:input_type -> licensing.signer.v1.IssueOfflineLicenseRequest
-	16, // 17: licensing.signer.v1.SignerService.GetLicensePublicKey:input_type -> licensing.signer.v1.GetLicensePublicKeyRequest
-	3,  // 18: licensing.signer.v1.SignerService.ListPlans:output_type -> licensing.signer.v1.ListPlansResponse
-	5,  // 19: licensing.signer.v1.SignerService.GetPlan:output_type -> licensing.signer.v1.GetPlanResponse
-	7,  // 20: licensing.signer.v1.SignerService.CreatePlan:output_type -> licensing.signer.v1.CreatePlanResponse
-	9,  // 21: licensing.signer.v1.SignerService.PublishPlanVersion:output_type -> licensing.signer.v1.PublishPlanVersionResponse
-	13, // 22: licensing.signer.v1.SignerService.EnsureLicense:output_type -> licensing.signer.v1.EnsureLicenseResponse
-	15, // 23: licensing.signer.v1.SignerService.ListLicenses:output_type -> licensing.signer.v1.ListLicensesResponse
-	11, // 24: licensing.signer.v1.SignerService.IssueOfflineLicense:output_type -> licensing.signer.v1.IssueOfflineLicenseResponse
-	17, // 25: licensing.signer.v1.SignerService.GetLicensePublicKey:output_type -> licensing.signer.v1.GetLicensePublicKeyResponse
-	18, // [18:26] is the sub-list for method output_type
-	10, // [10:18] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	23, // 10: licensing.signer.v1.Release.released_at:type_name -> google.protobuf.Timestamp
+	23, // 11: licensing.signer.v1.Release.expiration:type_name -> google.protobuf.Timestamp
+	23, // 12: licensing.signer.v1.Release.updated_at:type_name -> google.protobuf.Timestamp
+	18, // 13: licensing.signer.v1.GetSupportedVersionsResponse.releases:type_name -> licensing.signer.v1.Release
+	23, // 14: licensing.signer.v1.RecordReleaseRequest.released_at:type_name -> google.protobuf.Timestamp
+	18, // 15: licensing.signer.v1.RecordReleaseResponse.release:type_name -> licensing.signer.v1.Release
+	2,  // 16: licensing.signer.v1.SignerService.ListPlans:input_type -> licensing.signer.v1.ListPlansRequest
+	4,  // 17: licensing.signer.v1.SignerService.GetPlan:input_type -> licensing.signer.v1.GetPlanRequest
+	6,  // 18: licensing.signer.v1.SignerService.CreatePlan:input_type -> licensing.signer.v1.CreatePlanRequest
+	8,  // 19: licensing.signer.v1.SignerService.PublishPlanVersion:input_type -> licensing.signer.v1.PublishPlanVersionRequest
+	12, // 20: licensing.signer.v1.SignerService.EnsureLicense:input_type -> licensing.signer.v1.EnsureLicenseRequest
+	14, // 21: licensing.signer.v1.SignerService.ListLicenses:input_type -> licensing.signer.v1.ListLicensesRequest
+	10, // 22: licensing.signer.v1.SignerService.IssueOfflineLicense:input_type -> licensing.signer.v1.IssueOfflineLicenseRequest
+	16, // 23: licensing.signer.v1.SignerService.GetLicensePublicKey:input_type -> licensing.signer.v1.GetLicensePublicKeyRequest
+	19, // 24: licensing.signer.v1.SignerService.GetSupportedVersions:input_type -> licensing.signer.v1.GetSupportedVersionsRequest
+	21, // 25: licensing.signer.v1.SignerService.RecordRelease:input_type -> licensing.signer.v1.RecordReleaseRequest
+	3,  // 26: licensing.signer.v1.SignerService.ListPlans:output_type -> licensing.signer.v1.ListPlansResponse
+	5,  // 27: licensing.signer.v1.SignerService.GetPlan:output_type -> licensing.signer.v1.GetPlanResponse
+	7,  // 28: licensing.signer.v1.SignerService.CreatePlan:output_type -> licensing.signer.v1.CreatePlanResponse
+	9,  // 29: licensing.signer.v1.SignerService.PublishPlanVersion:output_type -> licensing.signer.v1.PublishPlanVersionResponse
+	13, // 30: licensing.signer.v1.SignerService.EnsureLicense:output_type -> licensing.signer.v1.EnsureLicenseResponse
+	15, // 31: licensing.signer.v1.SignerService.ListLicenses:output_type -> licensing.signer.v1.ListLicensesResponse
+	11, // 32: licensing.signer.v1.SignerService.IssueOfflineLicense:output_type -> licensing.signer.v1.IssueOfflineLicenseResponse
+	17, // 33: licensing.signer.v1.SignerService.GetLicensePublicKey:output_type -> licensing.signer.v1.GetLicensePublicKeyResponse
+	20, // 34: licensing.signer.v1.SignerService.GetSupportedVersions:output_type -> licensing.signer.v1.GetSupportedVersionsResponse
+	22, // 35: licensing.signer.v1.SignerService.RecordRelease:output_type -> licensing.signer.v1.RecordReleaseResponse
+	26, // [26:36] is the sub-list for method output_type
+	16, // [16:26] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_licensing_signer_v1_signer_proto_init() }
@@ -1286,7 +1613,7 @@ func file_licensing_signer_v1_signer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_licensing_signer_v1_signer_proto_rawDesc), len(file_licensing_signer_v1_signer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,14 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SignerService_ListPlans_FullMethodName           = "/licensing.signer.v1.SignerService/ListPlans"
-	SignerService_GetPlan_FullMethodName             = "/licensing.signer.v1.SignerService/GetPlan"
-	SignerService_CreatePlan_FullMethodName          = "/licensing.signer.v1.SignerService/CreatePlan"
-	SignerService_PublishPlanVersion_FullMethodName  = "/licensing.signer.v1.SignerService/PublishPlanVersion"
-	SignerService_EnsureLicense_FullMethodName       = "/licensing.signer.v1.SignerService/EnsureLicense"
-	SignerService_ListLicenses_FullMethodName        = "/licensing.signer.v1.SignerService/ListLicenses"
-	SignerService_IssueOfflineLicense_FullMethodName = "/licensing.signer.v1.SignerService/IssueOfflineLicense"
-	SignerService_GetLicensePublicKey_FullMethodName = "/licensing.signer.v1.SignerService/GetLicensePublicKey"
+	SignerService_ListPlans_FullMethodName            = "/licensing.signer.v1.SignerService/ListPlans"
+	SignerService_GetPlan_FullMethodName              = "/licensing.signer.v1.SignerService/GetPlan"
+	SignerService_CreatePlan_FullMethodName           = "/licensing.signer.v1.SignerService/CreatePlan"
+	SignerService_PublishPlanVersion_FullMethodName   = "/licensing.signer.v1.SignerService/PublishPlanVersion"
+	SignerService_EnsureLicense_FullMethodName        = "/licensing.signer.v1.SignerService/EnsureLicense"
+	SignerService_ListLicenses_FullMethodName         = "/licensing.signer.v1.SignerService/ListLicenses"
+	SignerService_IssueOfflineLicense_FullMethodName  = "/licensing.signer.v1.SignerService/IssueOfflineLicense"
+	SignerService_GetLicensePublicKey_FullMethodName  = "/licensing.signer.v1.SignerService/GetLicensePublicKey"
+	SignerService_GetSupportedVersions_FullMethodName = "/licensing.signer.v1.SignerService/GetSupportedVersions"
+	SignerService_RecordRelease_FullMethodName        = "/licensing.signer.v1.SignerService/RecordRelease"
 )
 
 // SignerServiceClient is the client API for SignerService service.
@@ -78,6 +80,14 @@ type SignerServiceClient interface {
 	// GetLicensePublicKey returns the public half of the active license
 	// signing key, in the forms workspaces use. Roles: any internal caller.
 	GetLicensePublicKey(ctx context.Context, in *GetLicensePublicKeyRequest, opts ...grpc.CallOption) (*GetLicensePublicKeyResponse, error)
+	// GetSupportedVersions returns the supported-versions document workspaces
+	// fetch (PROTOCOL.md 7), signed with the active license key, and the
+	// releases it is built from. Roles: any internal caller.
+	GetSupportedVersions(ctx context.Context, in *GetSupportedVersionsRequest, opts ...grpc.CallOption) (*GetSupportedVersionsResponse, error)
+	// RecordRelease adds a release, or changes the release date or support
+	// window of one already recorded. Errors: INVALID_ARGUMENT naming the
+	// field. Roles: admin.
+	RecordRelease(ctx context.Context, in *RecordReleaseRequest, opts ...grpc.CallOption) (*RecordReleaseResponse, error)
 }
 
 type signerServiceClient struct {
@@ -168,6 +178,26 @@ func (c *signerServiceClient) GetLicensePublicKey(ctx context.Context, in *GetLi
 	return out, nil
 }
 
+func (c *signerServiceClient) GetSupportedVersions(ctx context.Context, in *GetSupportedVersionsRequest, opts ...grpc.CallOption) (*GetSupportedVersionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSupportedVersionsResponse)
+	err := c.cc.Invoke(ctx, SignerService_GetSupportedVersions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *signerServiceClient) RecordRelease(ctx context.Context, in *RecordReleaseRequest, opts ...grpc.CallOption) (*RecordReleaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordReleaseResponse)
+	err := c.cc.Invoke(ctx, SignerService_RecordRelease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SignerServiceServer is the server API for SignerService service.
 // All implementations must embed UnimplementedSignerServiceServer
 // for forward compatibility.
@@ -217,6 +247,14 @@ type SignerServiceServer interface {
 	// GetLicensePublicKey returns the public half of the active license
 	// signing key, in the forms workspaces use. Roles: any internal caller.
 	GetLicensePublicKey(context.Context, *GetLicensePublicKeyRequest) (*GetLicensePublicKeyResponse, error)
+	// GetSupportedVersions returns the supported-versions document workspaces
+	// fetch (PROTOCOL.md 7), signed with the active license key, and the
+	// releases it is built from. Roles: any internal caller.
+	GetSupportedVersions(context.Context, *GetSupportedVersionsRequest) (*GetSupportedVersionsResponse, error)
+	// RecordRelease adds a release, or changes the release date or support
+	// window of one already recorded. Errors: INVALID_ARGUMENT naming the
+	// field. Roles: admin.
+	RecordRelease(context.Context, *RecordReleaseRequest) (*RecordReleaseResponse, error)
 	mustEmbedUnimplementedSignerServiceServer()
 }
 
@@ -250,6 +288,12 @@ func (UnimplementedSignerServiceServer) IssueOfflineLicense(context.Context, *Is
 }
 func (UnimplementedSignerServiceServer) GetLicensePublicKey(context.Context, *GetLicensePublicKeyRequest) (*GetLicensePublicKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLicensePublicKey not implemented")
+}
+func (UnimplementedSignerServiceServer) GetSupportedVersions(context.Context, *GetSupportedVersionsRequest) (*GetSupportedVersionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSupportedVersions not implemented")
+}
+func (UnimplementedSignerServiceServer) RecordRelease(context.Context, *RecordReleaseRequest) (*RecordReleaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordRelease not implemented")
 }
 func (UnimplementedSignerServiceServer) mustEmbedUnimplementedSignerServiceServer() {}
 func (UnimplementedSignerServiceServer) testEmbeddedByValue()                       {}
@@ -416,6 +460,42 @@ func _SignerService_GetLicensePublicKey_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SignerService_GetSupportedVersions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSupportedVersionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SignerServiceServer).GetSupportedVersions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SignerService_GetSupportedVersions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SignerServiceServer).GetSupportedVersions(ctx, req.(*GetSupportedVersionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SignerService_RecordRelease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordReleaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SignerServiceServer).RecordRelease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SignerService_RecordRelease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SignerServiceServer).RecordRelease(ctx, req.(*RecordReleaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SignerService_ServiceDesc is the grpc.ServiceDesc for SignerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -454,6 +534,14 @@ var SignerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetLicensePublicKey",
 			Handler:    _SignerService_GetLicensePublicKey_Handler,
+		},
+		{
+			MethodName: "GetSupportedVersions",
+			Handler:    _SignerService_GetSupportedVersions_Handler,
+		},
+		{
+			MethodName: "RecordRelease",
+			Handler:    _SignerService_RecordRelease_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

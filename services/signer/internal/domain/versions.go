@@ -1,0 +1,161 @@
+package domain
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cloudlicense/authority/pkg/jws"
+	"github.com/cloudlicense/authority/pkg/keys"
+	"github.com/cloudlicense/authority/pkg/license"
+	"github.com/cloudlicense/authority/pkg/validate"
+)
+
+// Support windows of a release, in months.
+const (
+	DefaultSupportMonths = 6
+	MaxSupportMonths     = 120
+)
+
+// Release is a workspace release and how long it is supported
+// (PROTOCOL.md 7).
+type Release struct {
+	Version       string // "MAJOR.MINOR.PATCH"
+	ReleasedAt    time.Time
+	SupportMonths int
+	// UpdatedAt is when the release was last recorded or changed.
+	UpdatedAt time.Time
+}
+
+var releaseVersion = regexp.MustCompile(`^(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})$`)
+
+// CheckRelease checks a release to record, naming the bad field. A zero
+// SupportMonths is the default window; the release time is kept in UTC to
+// the millisecond, the finest instant the document carries.
+func CheckRelease(r Release) (Release, error) {
+	var errs []error
+	if r.Version == "" {
+		errs = append(errs, validate.Field("version", "required"))
+	} else if !releaseVersion.MatchString(r.Version) {
+		errs = append(errs, validate.Field("version", "%q is not MAJOR.MINOR.PATCH (e.g. 7.2.0)", r.Version))
+	}
+	if r.ReleasedAt.IsZero() {
+		errs = append(errs, validate.Field("released_at", "required"))
+	} else if y := r.ReleasedAt.UTC().Year(); y < 2000 || y > 9000 {
+		errs = append(errs, validate.Field("released_at", "year %d is out of range", y))
+	}
+	if r.SupportMonths == 0 {
+		r.SupportMonths = DefaultSupportMonths
+	}
+	if r.SupportMonths < 1 || r.SupportMonths > MaxSupportMonths {
+		errs = append(errs, validate.Field("support_months", "must be between 1 and %d, got %d", MaxSupportMonths, r.SupportMonths))
+	}
+	if len(errs) > 0 {
+		return r, errors.Join(errs...)
+	}
+	r.ReleasedAt = r.ReleasedAt.UTC().Truncate(time.Millisecond)
+	return r, nil
+}
+
+// Expiration is the end of the release's support: SupportMonths calendar
+// months after its release, on the same day of the month (the month's last
+// day when it is shorter), at the same time of day, in UTC.
+func (r Release) Expiration() time.Time {
+	t := r.ReleasedAt.UTC()
+	first := time.Date(t.Year(), t.Month()+time.Month(r.SupportMonths), 1, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+	lastDay := time.Date(first.Year(), first.Month()+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	return first.AddDate(0, 0, min(t.Day(), lastDay)-1)
+}
+
+// CompareVersions orders "MAJOR.MINOR.PATCH" versions numerically.
+func CompareVersions(a, b string) int {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := range max(len(pa), len(pb)) {
+		var x, y int
+		if i < len(pa) {
+			x, _ = strconv.Atoi(pa[i])
+		}
+		if i < len(pb) {
+			y, _ = strconv.Atoi(pb[i])
+		}
+		if c := cmp.Compare(x, y); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(a, b)
+}
+
+// SupportedVersion is one entry of the document's "versions".
+type SupportedVersion struct {
+	Version    string `json:"version"`
+	Expiration string `json:"expiration"`
+}
+
+// SupportedVersions is the supported-versions document without its
+// signature.
+type SupportedVersions struct {
+	Timestamp string             `json:"timestamp"`
+	Versions  []SupportedVersion `json:"versions"`
+}
+
+// signedSupportedVersions is the document as served: the unsigned members
+// and "signed".
+type signedSupportedVersions struct {
+	SupportedVersions
+	Signed string `json:"signed"`
+}
+
+// supportedVersionsClaims is the JWT's payload: the document without
+// "signed", plus "iat".
+type supportedVersionsClaims struct {
+	SupportedVersions
+	IssuedAt int64 `json:"iat"`
+}
+
+// NewSupportedVersions builds the document of releases: every release,
+// oldest version first, with the end of its support; timestamp is the
+// newest change to any release (now when there is none).
+func NewSupportedVersions(releases []Release, now time.Time) SupportedVersions {
+	sorted := slices.Clone(releases)
+	slices.SortFunc(sorted, func(a, b Release) int { return CompareVersions(a.Version, b.Version) })
+	newest := time.Time{}
+	doc := SupportedVersions{Versions: make([]SupportedVersion, 0, len(sorted))}
+	for _, r := range sorted {
+		doc.Versions = append(doc.Versions, SupportedVersion{Version: r.Version, Expiration: license.FormatTime(r.Expiration())})
+		if r.UpdatedAt.After(newest) {
+			newest = r.UpdatedAt
+		}
+	}
+	if newest.IsZero() {
+		newest = now
+	}
+	doc.Timestamp = license.FormatTime(newest)
+	return doc
+}
+
+// SignSupportedVersions builds the document of releases and signs it with
+// key: "signed" is an RS256 JWT (kid in its header) whose payload is the
+// document without "signed", plus "iat" (now); it has no "exp". It returns
+// the whole document as JSON and the JWT.
+func SignSupportedVersions(releases []Release, now time.Time, key keys.Key) (document []byte, signed string, err error) {
+	doc := NewSupportedVersions(releases, now)
+	payload, err := json.Marshal(supportedVersionsClaims{SupportedVersions: doc, IssuedAt: now.Unix()})
+	if err != nil {
+		return nil, "", fmt.Errorf("supported versions: %w", err)
+	}
+	signed, err = jws.Sign(key.Signer, key.ID, payload)
+	if err != nil {
+		return nil, "", fmt.Errorf("sign supported versions: %w", err)
+	}
+	document, err = json.Marshal(signedSupportedVersions{SupportedVersions: doc, Signed: signed})
+	if err != nil {
+		return nil, "", fmt.Errorf("supported versions: %w", err)
+	}
+	return document, signed, nil
+}

@@ -1,0 +1,57 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
+	"github.com/cloudlicense/authority/services/signer/internal/domain"
+)
+
+// GetSupportedVersions implements the RPC: the supported-versions document
+// of every recorded release, signed now with the active license key.
+func (s *Server) GetSupportedVersions(ctx context.Context, _ *signerv1.GetSupportedVersionsRequest) (*signerv1.GetSupportedVersionsResponse, error) {
+	releases, err := s.store.Releases(ctx)
+	if err != nil {
+		return nil, s.errs.Map(ctx, err)
+	}
+	key, err := s.keys.Active(ctx)
+	if err != nil {
+		return nil, s.errs.Map(ctx, err)
+	}
+	document, signed, err := domain.SignSupportedVersions(releases, time.Now(), key)
+	if err != nil {
+		return nil, s.errs.Map(ctx, err)
+	}
+	resp := &signerv1.GetSupportedVersionsResponse{DocumentJson: string(document), Signed: signed}
+	for _, r := range releases {
+		resp.Releases = append(resp.Releases, releasePB(r))
+	}
+	return resp, nil
+}
+
+// RecordRelease implements the RPC.
+func (s *Server) RecordRelease(ctx context.Context, req *signerv1.RecordReleaseRequest) (*signerv1.RecordReleaseResponse, error) {
+	in := domain.Release{Version: req.GetVersion(), SupportMonths: int(req.GetSupportMonths())}
+	if req.GetReleasedAt() != nil {
+		in.ReleasedAt = req.GetReleasedAt().AsTime()
+	}
+	in, err := domain.CheckRelease(in)
+	if err != nil {
+		return nil, s.errs.Map(ctx, err)
+	}
+	r, err := s.store.RecordRelease(ctx, in)
+	if err != nil {
+		return nil, s.errs.Map(ctx, err)
+	}
+	return &signerv1.RecordReleaseResponse{Release: releasePB(r)}, nil
+}
+
+func releasePB(r domain.Release) *signerv1.Release {
+	return &signerv1.Release{
+		Version: r.Version, ReleasedAt: timestamppb.New(r.ReleasedAt), SupportMonths: int32(r.SupportMonths),
+		Expiration: timestamppb.New(r.Expiration()), UpdatedAt: timestamppb.New(r.UpdatedAt),
+	}
+}
