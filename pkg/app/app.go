@@ -13,8 +13,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"reflect"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -256,4 +258,16 @@ func (b *Base) RemoteAuthenticator(tokens tokensv1.TokenServiceClient) authn.Aut
 // Dial connects to another service with this service's key.
 func (b *Base) Dial(addr string) (*grpc.ClientConn, error) {
 	return grpcserver.Dial(addr, b.Config.ServiceAPIKey)
+}
+
+// Main runs a service: run gets a context that ends on SIGINT or SIGTERM; an
+// error is printed and exits 1. A MIGRATE_ONLY run that migrated exits 0.
+func Main(name string, run func(context.Context) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx)
+	stop()
+	if err != nil && !errors.Is(err, ErrMigrateOnly) {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
 }

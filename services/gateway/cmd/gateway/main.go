@@ -4,11 +4,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"golang.org/x/sync/errgroup"
 
@@ -20,14 +16,7 @@ import (
 	"github.com/cloudlicense/authority/services/gateway/internal/upstream"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := realMain(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(1)
-	}
-}
+func main() { app.Main("gateway", realMain) }
 
 func realMain(ctx context.Context) error {
 	var cfg config.Config

@@ -3,11 +3,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/cloudlicense/authority/pkg/app"
@@ -23,14 +19,7 @@ import (
 	"github.com/cloudlicense/authority/services/registry/internal/store"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := realMain(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "registry:", err)
-		os.Exit(1)
-	}
-}
+func main() { app.Main("registry", realMain) }
 
 func realMain(ctx context.Context) error {
 	var cfg config.Config
@@ -38,9 +27,6 @@ func realMain(ctx context.Context) error {
 		return err
 	}
 	base, err := app.Start(ctx, "registry", cfg.Config, store.Migrations())
-	if errors.Is(err, app.ErrMigrateOnly) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}

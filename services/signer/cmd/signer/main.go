@@ -4,11 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/cloudlicense/authority/pkg/app"
 	"github.com/cloudlicense/authority/pkg/grpcserver"
@@ -24,14 +19,7 @@ import (
 	"github.com/cloudlicense/authority/services/signer/internal/store"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := realMain(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "signer:", err)
-		os.Exit(1)
-	}
-}
+func main() { app.Main("signer", realMain) }
 
 func realMain(ctx context.Context) error {
 	var cfg config.Config
@@ -43,9 +31,6 @@ func realMain(ctx context.Context) error {
 		return err
 	}
 	base, err := app.Start(ctx, "signer", cfg.Config, store.Migrations())
-	if errors.Is(err, app.ErrMigrateOnly) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}

@@ -4,12 +4,7 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"maps"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/cloudlicense/authority/pkg/app"
 	"github.com/cloudlicense/authority/pkg/grpcserver"
@@ -23,14 +18,7 @@ import (
 	"github.com/cloudlicense/authority/services/sync/internal/store"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := realMain(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "sync:", err)
-		os.Exit(1)
-	}
-}
+func main() { app.Main("sync", realMain) }
 
 func realMain(ctx context.Context) error {
 	var cfg config.Config
@@ -38,9 +26,6 @@ func realMain(ctx context.Context) error {
 		return err
 	}
 	base, err := app.Start(ctx, "sync", cfg.Config, store.Migrations())
-	if errors.Is(err, app.ErrMigrateOnly) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}

@@ -4,11 +4,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/cloudlicense/authority/pkg/app"
 	"github.com/cloudlicense/authority/pkg/authn"
@@ -21,14 +17,7 @@ import (
 	"github.com/cloudlicense/authority/services/tokens/internal/store"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := realMain(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "tokens:", err)
-		os.Exit(1)
-	}
-}
+func main() { app.Main("tokens", realMain) }
 
 func realMain(ctx context.Context) error {
 	var cfg config.Config
@@ -40,9 +29,6 @@ func realMain(ctx context.Context) error {
 		return err
 	}
 	base, err := app.Start(ctx, "tokens", cfg.Config, store.Migrations())
-	if errors.Is(err, app.ErrMigrateOnly) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}
