@@ -47,6 +47,30 @@ func credentialEventSeq(ctx context.Context, tx pgx.Tx, workspaceID string) (int
 	return n + 1, err
 }
 
+// issueCredentials stores a new client credential of workspaceID (the
+// secret only as its hash) and records credentials.issued with the
+// aggregate sequence seq, in tx. It returns the client id and the secret,
+// which is shown once.
+func issueCredentials(ctx context.Context, tx pgx.Tx, workspaceID, tokenID, clientName string, redirectURIs []string, seq int64) (clientID, secret string, err error) {
+	clientID = domain.NewID("")
+	secret = domain.NewSecret(domain.PrefixClientSecret)
+	if redirectURIs == nil {
+		redirectURIs = []string{}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO client_credentials (client_id, workspace_id, secret_hash, client_name, redirect_uris, scopes)
+		VALUES ($1, $2, $3, $4, $5, $6)`, clientID, workspaceID, domain.Hash(secret), clientName, redirectURIs, domain.WorkspaceScopes); err != nil {
+		return "", "", err
+	}
+	payload, err := proto.Marshal(&eventsv1.CredentialsIssued{WorkspaceId: workspaceID, ClientId: clientID, RegistrationTokenId: tokenID, IssuedAt: timestamppb.Now()})
+	if err != nil {
+		return "", "", err
+	}
+	if err := outbox.Write(ctx, tx, events.Event{Subject: events.SubjectCredentialsIssued, AggregateID: workspaceID, Sequence: seq, Payload: payload}); err != nil {
+		return "", "", err
+	}
+	return clientID, secret, nil
+}
+
 // IssueWorkspaceCredentials issues credentials for a workspace that
 // registered without a token, revoking any older ones, with
 // credentials.issued in the same transaction. The workspace's row lock
@@ -68,20 +92,8 @@ func (s *Store) IssueWorkspaceCredentials(ctx context.Context, workspaceID, clie
 		if err != nil {
 			return err
 		}
-		r.ClientID = domain.NewID("")
-		r.ClientSecret = domain.NewSecret(domain.PrefixClientSecret)
-		if redirectURIs == nil {
-			redirectURIs = []string{}
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO client_credentials (client_id, workspace_id, secret_hash, client_name, redirect_uris, scopes)
-			VALUES ($1, $2, $3, $4, $5, $6)`, r.ClientID, workspaceID, domain.Hash(r.ClientSecret), clientName, redirectURIs, domain.WorkspaceScopes); err != nil {
-			return err
-		}
-		payload, err := proto.Marshal(&eventsv1.CredentialsIssued{WorkspaceId: workspaceID, ClientId: r.ClientID, IssuedAt: timestamppb.Now()})
-		if err != nil {
-			return err
-		}
-		return outbox.Write(ctx, tx, events.Event{Subject: events.SubjectCredentialsIssued, AggregateID: workspaceID, Sequence: seq, Payload: payload})
+		r.ClientID, r.ClientSecret, err = issueCredentials(ctx, tx, workspaceID, "", clientName, redirectURIs, seq)
+		return err
 	})
 	if err != nil {
 		return domain.Redemption{}, 0, fmt.Errorf("issue workspace credentials: %w", err)

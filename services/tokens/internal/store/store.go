@@ -11,13 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/cloudlicense/authority/pkg/events"
-	"github.com/cloudlicense/authority/pkg/outbox"
 	"github.com/cloudlicense/authority/pkg/pgdb"
-	eventsv1 "github.com/cloudlicense/authority/proto/gen/licensing/events/v1"
 	"github.com/cloudlicense/authority/services/tokens/internal/domain"
 )
 
@@ -103,20 +98,8 @@ func (s *Store) Redeem(ctx context.Context, secret, workspaceID, clientName stri
 			}
 			return err
 		}
-		r.ClientID = domain.NewID("")
-		r.ClientSecret = domain.NewSecret(domain.PrefixClientSecret)
-		if redirectURIs == nil {
-			redirectURIs = []string{}
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO client_credentials (client_id, workspace_id, secret_hash, client_name, redirect_uris, scopes)
-			VALUES ($1, $2, $3, $4, $5, $6)`, r.ClientID, workspaceID, domain.Hash(r.ClientSecret), clientName, redirectURIs, domain.WorkspaceScopes); err != nil {
-			return err
-		}
-		payload, err := proto.Marshal(&eventsv1.CredentialsIssued{WorkspaceId: workspaceID, ClientId: r.ClientID, RegistrationTokenId: r.TokenID, IssuedAt: timestamppb.Now()})
-		if err != nil {
-			return err
-		}
-		if err := outbox.Write(ctx, tx, events.Event{Subject: events.SubjectCredentialsIssued, AggregateID: workspaceID, Sequence: 1, Payload: payload}); err != nil {
+		// A redeeming workspace is new: its credentials' first event.
+		if r.ClientID, r.ClientSecret, err = issueCredentials(ctx, tx, workspaceID, r.TokenID, clientName, redirectURIs, 1); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE registration_tokens SET uses = uses + 1
