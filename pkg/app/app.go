@@ -114,6 +114,8 @@ type Base struct {
 	Pool      *pgxpool.Pool
 	NATS      *nats.Conn
 	JS        jetstream.JetStream
+
+	conns []*grpc.ClientConn
 }
 
 // Start builds the shared dependencies: telemetry, the Postgres pool on the
@@ -163,6 +165,9 @@ func Start(ctx context.Context, name string, cfg Config, migrations fs.FS) (*Bas
 
 // Close releases the connections.
 func (b *Base) Close() {
+	for _, c := range b.conns {
+		_ = c.Close()
+	}
 	if b.NATS != nil {
 		_ = b.NATS.Drain()
 	}
@@ -255,9 +260,14 @@ func (b *Base) RemoteAuthenticator(tokens tokensv1.TokenServiceClient) authn.Aut
 	})
 }
 
-// Dial connects to another service with this service's key.
+// Dial connects to another service with this service's key. The
+// connection is closed by Close, after the servers that use it have stopped.
 func (b *Base) Dial(addr string) (*grpc.ClientConn, error) {
-	return grpcserver.Dial(addr, b.Config.ServiceAPIKey)
+	conn, err := grpcserver.Dial(addr, b.Config.ServiceAPIKey)
+	if err == nil {
+		b.conns = append(b.conns, conn)
+	}
+	return conn, err
 }
 
 // Main runs a service: run gets a context that ends on SIGINT or SIGTERM; an

@@ -36,14 +36,12 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer tc.Close()
 	tokens := tokensv1.NewTokenServiceClient(tc)
 
 	sc, err := base.Dial(cfg.SignerAddr)
 	if err != nil {
 		return err
 	}
-	defer sc.Close()
 
 	var sealer *domain.Sealer
 	if cfg.IntentSecretKey != "" {

@@ -40,12 +40,10 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer tc.Close()
 	rc, err := base.Dial(cfg.RegistryAddr)
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
 
 	st := store.New(base.Pool)
 	iss := issuance.New(st, km, directory.NewRegistry(registryv1.NewRegistryServiceClient(rc)))

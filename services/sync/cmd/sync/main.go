@@ -35,12 +35,10 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer tc.Close()
 	sc, err := base.Dial(cfg.SignerAddr)
 	if err != nil {
 		return err
 	}
-	defer sc.Close()
 
 	st := store.New(base.Pool)
 	licenses := signer.New(signerv1.NewSignerServiceClient(sc), base.Log)

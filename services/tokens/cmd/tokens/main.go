@@ -44,7 +44,6 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer dir.Close()
 
 	srv := grpcserver.New(base.Log, server.LocalAuthenticator(st, cfg.ServiceAPIKey), server.Policy)
 	tokensv1.RegisterTokenServiceServer(srv.Server, server.New(st, km, dir, cfg.AccessTokenTTL, base.Log))

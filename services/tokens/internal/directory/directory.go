@@ -4,9 +4,7 @@ package directory
 
 import (
 	"context"
-	"errors"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
 	"github.com/cloudlicense/authority/pkg/app"
@@ -19,10 +17,10 @@ import (
 type Directory struct {
 	registry registryv1.RegistryServiceClient
 	signer   signerv1.SignerServiceClient
-	conns    []*grpc.ClientConn
 }
 
-// Dial connects (lazily) to the registry and the signer.
+// Dial connects (lazily) to the registry and the signer; base closes the
+// connections when the service stops.
 func Dial(base *app.Base, registryAddr, signerAddr string) (*Directory, error) {
 	rc, err := base.Dial(registryAddr)
 	if err != nil {
@@ -30,19 +28,9 @@ func Dial(base *app.Base, registryAddr, signerAddr string) (*Directory, error) {
 	}
 	sc, err := base.Dial(signerAddr)
 	if err != nil {
-		_ = rc.Close()
 		return nil, err
 	}
-	return &Directory{registry: registryv1.NewRegistryServiceClient(rc), signer: signerv1.NewSignerServiceClient(sc), conns: []*grpc.ClientConn{rc, sc}}, nil
-}
-
-// Close closes the connections.
-func (d *Directory) Close() error {
-	var errs []error
-	for _, c := range d.conns {
-		errs = append(errs, c.Close())
-	}
-	return errors.Join(errs...)
+	return &Directory{registry: registryv1.NewRegistryServiceClient(rc), signer: signerv1.NewSignerServiceClient(sc)}, nil
 }
 
 // CustomerExists implements server.Directory.
