@@ -66,6 +66,47 @@ func (l *limitFlags) read(set map[string]bool) (*int64, *signerv1.LimitOverrides
 	return opt("seats", l.seats), o
 }
 
+// paidTerms are the flags a paid grant and a trial's conversion share.
+type paidTerms struct {
+	limits    limitFlags
+	end       *string
+	autoRenew *bool
+	method    *string
+	seller    *string
+}
+
+func (p *paidTerms) flags(fs *flag.FlagSet, endHelp, autoRenewHelp string) {
+	p.limits.flags(fs)
+	p.end = fs.String("end", "", endHelp)
+	p.autoRenew = fs.Bool("auto-renew", false, autoRenewHelp)
+	p.method = fs.String("method", "", "grant method: manual (default), self-service, sales, support or reseller")
+	p.seller = fs.String("seller", "", "who sold it")
+}
+
+// paidTermValues are paidTerms as request fields; a flag not given on the
+// command line stays nil, so the server keeps its default.
+type paidTermValues struct {
+	seats     *int64
+	limits    *signerv1.LimitOverrides
+	autoRenew *bool
+	end       *timestamppb.Timestamp
+	method    signerv1.GrantMethod
+}
+
+func (p *paidTerms) read(set map[string]bool) (paidTermValues, error) {
+	var v paidTermValues
+	var err error
+	v.seats, v.limits = p.limits.read(set)
+	if set["auto-renew"] {
+		v.autoRenew = p.autoRenew
+	}
+	if v.end, err = dayFlag("end", *p.end); err != nil {
+		return v, err
+	}
+	v.method, err = grantMethod(*p.method)
+	return v, err
+}
+
 func flagsSet(fs *flag.FlagSet) map[string]bool {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -164,31 +205,22 @@ func subscriptionsGrant(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
 	var ch changeFlags
 	ch.flags(fs)
-	var lim limitFlags
-	lim.flags(fs)
+	var terms paidTerms
+	terms.flags(fs, "last paid day (default: the plan's term from the start, or the current end on the same plan)",
+		"renew automatically (default: the plan's, or the current setting)")
 	plan := fs.String("plan", "", "plan id (required)")
 	start := fs.String("start", "", "period start (date or RFC 3339; default now, or the current start on the same plan)")
-	end := fs.String("end", "", "last paid day (default: the plan's term from the start, or the current end on the same plan)")
-	autoRenew := fs.Bool("auto-renew", false, "renew automatically (default: the plan's, or the current setting)")
-	how := fs.String("method", "", "grant method: manual (default), self-service, sales, support or reseller")
-	seller := fs.String("seller", "", "who sold it")
 	ws, err := workspaceArg(e, fs, args)
 	if err != nil {
 		return err
 	}
-	set := flagsSet(fs)
-	req := &signerv1.GrantSubscriptionRequest{IdempotencyKey: ch.idempotencyKey(), WorkspaceId: ws, CustomerId: ch.customer, PlanId: *plan, Seller: *seller}
-	req.Seats, req.Limits = lim.read(set)
-	if set["auto-renew"] {
-		req.AutoRenew = autoRenew
+	t, err := terms.read(flagsSet(fs))
+	if err != nil {
+		return err
 	}
+	req := &signerv1.GrantSubscriptionRequest{IdempotencyKey: ch.idempotencyKey(), WorkspaceId: ws, CustomerId: ch.customer, PlanId: *plan,
+		Seller: *terms.seller, Seats: t.seats, Limits: t.limits, AutoRenew: t.autoRenew, PeriodEnd: t.end, GrantMethod: t.method}
 	if req.PeriodStart, err = dayFlag("start", *start); err != nil {
-		return err
-	}
-	if req.PeriodEnd, err = dayFlag("end", *end); err != nil {
-		return err
-	}
-	if req.GrantMethod, err = grantMethod(*how); err != nil {
 		return err
 	}
 	c, err := e.api()
@@ -349,28 +381,18 @@ func trialConvert(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
 	var ch changeFlags
 	ch.flags(fs)
-	var lim limitFlags
-	lim.flags(fs)
-	end := fs.String("end", "", "last paid day (default: the plan's term from now)")
-	autoRenew := fs.Bool("auto-renew", false, "renew automatically (default: the plan's)")
-	how := fs.String("method", "", "grant method: manual (default), self-service, sales, support or reseller")
-	seller := fs.String("seller", "", "who sold it")
+	var terms paidTerms
+	terms.flags(fs, "last paid day (default: the plan's term from now)", "renew automatically (default: the plan's)")
 	ws, err := workspaceArg(e, fs, args)
 	if err != nil {
 		return err
 	}
-	set := flagsSet(fs)
-	req := &signerv1.ConvertTrialRequest{IdempotencyKey: ch.idempotencyKey(), WorkspaceId: ws, CustomerId: ch.customer, Seller: *seller}
-	req.Seats, req.Limits = lim.read(set)
-	if set["auto-renew"] {
-		req.AutoRenew = autoRenew
-	}
-	if req.PeriodEnd, err = dayFlag("end", *end); err != nil {
+	t, err := terms.read(flagsSet(fs))
+	if err != nil {
 		return err
 	}
-	if req.GrantMethod, err = grantMethod(*how); err != nil {
-		return err
-	}
+	req := &signerv1.ConvertTrialRequest{IdempotencyKey: ch.idempotencyKey(), WorkspaceId: ws, CustomerId: ch.customer,
+		Seller: *terms.seller, Seats: t.seats, Limits: t.limits, AutoRenew: t.autoRenew, PeriodEnd: t.end, GrantMethod: t.method}
 	c, err := e.api()
 	if err != nil {
 		return err
