@@ -125,14 +125,7 @@ func announcementsCreate(ctx context.Context, e *env, args []string) error {
 
 func announcementsWithdraw(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
-	if err := e.parse(fs, args); err != nil {
-		return err
-	}
-	id, err := oneArg(fs.Args(), "ANNOUNCEMENT_ID")
-	if err != nil {
-		return err
-	}
-	c, err := e.api()
+	id, c, err := e.argAndAPI(fs, args, "ANNOUNCEMENT_ID")
 	if err != nil {
 		return err
 	}

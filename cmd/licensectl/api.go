@@ -35,14 +35,7 @@ func customersCreate(ctx context.Context, e *env, args []string) error {
 
 func customersGet(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
-	if err := e.parse(fs, args); err != nil {
-		return err
-	}
-	id, err := oneArg(fs.Args(), "CUSTOMER_ID")
-	if err != nil {
-		return err
-	}
-	c, err := e.api()
+	id, c, err := e.argAndAPI(fs, args, "CUSTOMER_ID")
 	if err != nil {
 		return err
 	}
@@ -83,14 +76,7 @@ func tokensCreate(ctx context.Context, e *env, args []string) error {
 
 func tokensRevoke(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
-	if err := e.parse(fs, args); err != nil {
-		return err
-	}
-	id, err := oneArg(fs.Args(), "TOKEN_ID")
-	if err != nil {
-		return err
-	}
-	c, err := e.api()
+	id, c, err := e.argAndAPI(fs, args, "TOKEN_ID")
 	if err != nil {
 		return err
 	}
@@ -129,14 +115,7 @@ var workspaceHeader = []string{"ID", "CUSTOMER", "STATE", "ADDRESS", "VERSION", 
 
 func workspacesGet(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
-	if err := e.parse(fs, args); err != nil {
-		return err
-	}
-	id, err := oneArg(fs.Args(), "WORKSPACE_ID")
-	if err != nil {
-		return err
-	}
-	c, err := e.api()
+	id, c, err := e.argAndAPI(fs, args, "WORKSPACE_ID")
 	if err != nil {
 		return err
 	}
@@ -191,14 +170,7 @@ func plansList(ctx context.Context, e *env, args []string) error {
 
 func licensesList(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
-	if err := e.parse(fs, args); err != nil {
-		return err
-	}
-	id, err := oneArg(fs.Args(), "WORKSPACE_ID")
-	if err != nil {
-		return err
-	}
-	c, err := e.api()
+	id, c, err := e.argAndAPI(fs, args, "WORKSPACE_ID")
 	if err != nil {
 		return err
 	}
@@ -215,14 +187,7 @@ func licensesList(ctx context.Context, e *env, args []string) error {
 
 func syncGet(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
-	if err := e.parse(fs, args); err != nil {
-		return err
-	}
-	id, err := oneArg(fs.Args(), "WORKSPACE_ID")
-	if err != nil {
-		return err
-	}
-	c, err := e.api()
+	id, c, err := e.argAndAPI(fs, args, "WORKSPACE_ID")
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,20 @@ func (e *env) parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// argAndAPI parses a command that takes one argument (what names it) and
+// returns the argument and the client.
+func (e *env) argAndAPI(fs *flag.FlagSet, args []string, what string) (string, *client.Client, error) {
+	if err := e.parse(fs, args); err != nil {
+		return "", nil, err
+	}
+	arg, err := oneArg(fs.Args(), what)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := e.api()
+	return arg, c, err
+}
+
 // api returns the client, connecting on first use.
 func (e *env) api() (*client.Client, error) {
 	if e.client != nil {

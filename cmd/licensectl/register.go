@@ -21,14 +21,7 @@ func tokenRow(t *tokensv1.RegistrationToken) []string {
 
 func tokensGet(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
-	if err := e.parse(fs, args); err != nil {
-		return err
-	}
-	id, err := oneArg(fs.Args(), "TOKEN_ID")
-	if err != nil {
-		return err
-	}
-	c, err := e.api()
+	id, c, err := e.argAndAPI(fs, args, "TOKEN_ID")
 	if err != nil {
 		return err
 	}
@@ -67,14 +60,7 @@ func tokensList(ctx context.Context, e *env, args []string) error {
 func workspacesDeregister(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
 	reason := fs.String("reason", "", "why (kept in the registry's log)")
-	if err := e.parse(fs, args); err != nil {
-		return err
-	}
-	id, err := oneArg(fs.Args(), "WORKSPACE_ID")
-	if err != nil {
-		return err
-	}
-	c, err := e.api()
+	id, c, err := e.argAndAPI(fs, args, "WORKSPACE_ID")
 	if err != nil {
 		return err
 	}
