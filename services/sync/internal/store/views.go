@@ -48,11 +48,16 @@ func (s *Store) ApplyLicense(ctx context.Context, q pgdb.Querier, workspaceID st
 }
 
 // ApplyLicenseView applies lic (see ApplyLicense) and returns the view as it
-// stands afterwards, with lic or a later license.
+// stands afterwards, with lic or a later license. The view is read by a
+// statement of its own: when a concurrent writer (the event consumer) has
+// just put a later license in place, the upsert waits for it and then does
+// nothing, and a read inside the upsert's statement would still see the
+// snapshot from before that write, an older license than lic.
 func (s *Store) ApplyLicenseView(ctx context.Context, workspaceID string, lic domain.License) (domain.View, error) {
-	return scanView(s.pool.QueryRow(ctx, `WITH a AS (`+applyLicense+` RETURNING `+viewColumns+`)
-		SELECT `+viewColumns+` FROM a UNION ALL SELECT `+viewColumns+` FROM views WHERE workspace_id = $1 AND NOT EXISTS (SELECT 1 FROM a)`,
-		workspaceID, lic.Sequence, lic.Token, lic.Address, lic.Limits.ActiveUsers, lic.Limits.MonthlyActiveContacts))
+	if _, err := s.ApplyLicense(ctx, s.pool, workspaceID, lic); err != nil {
+		return domain.View{}, err
+	}
+	return s.View(ctx, workspaceID)
 }
 
 // ApplyWithdrawal makes the view say removeLicense, under the same rule as
