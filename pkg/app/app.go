@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"reflect"
@@ -46,9 +47,11 @@ type Config struct {
 	// in a production cluster).
 	StreamReplicas int    `env:"NATS_STREAM_REPLICAS, default=1"`
 	MetricsAddr    string `env:"METRICS_ADDR"`
-	LogLevel       string `env:"LOG_LEVEL, default=info"`
-	OTLPEndpoint   string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
-	TraceFile      string `env:"TRACE_FILE"`
+	// Pprof serves Go's profiles under /debug/pprof/ on the metrics port.
+	Pprof        bool   `env:"PPROF_ENABLED"`
+	LogLevel     string `env:"LOG_LEVEL, default=info"`
+	OTLPEndpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
+	TraceFile    string `env:"TRACE_FILE"`
 	// ServiceAPIKey is the key services present to each other (role service).
 	ServiceAPIKey string `env:"SERVICE_API_KEY, required"`
 	// ShutdownGrace bounds how long in-flight work may take after SIGTERM.
@@ -200,6 +203,14 @@ func (b *Base) Run(ctx context.Context, loops ...func(context.Context) error) er
 func (b *Base) serveMetrics(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", b.Telemetry.MetricsHandler())
+	if b.Config.Pprof {
+		// Profiles are for an operator on the internal metrics port, never
+		// the public one: they reveal timings and memory, so they are off
+		// unless asked for.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return ServeHTTP(ctx, b.Config.MetricsAddr, mux, b.Config.ShutdownGrace)
 }
 

@@ -45,6 +45,8 @@ type ConsumerConfig struct {
 	// AckWait bounds how long one message may take before redelivery.
 	AckWait    time.Duration
 	MaxDeliver int
+	// Batch is the most messages applied in one transaction (default 64).
+	Batch int
 }
 
 // Consumer is a durable JetStream pull consumer whose effects and inbox row
@@ -67,6 +69,9 @@ func NewConsumer(js jetstream.JetStream, pool *pgxpool.Pool, cfg ConsumerConfig,
 	}
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 30 * time.Second
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 64
 	}
 	if cfg.MaxDeliver == 0 {
 		cfg.MaxDeliver = -1
@@ -98,8 +103,22 @@ func (c *Consumer) Run(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { c.process(ctx, m) },
-		jetstream.PullMaxMessages(64),
+	// The subscription hands messages over one by one; the applier takes
+	// whatever has arrived, up to a batch, into one transaction.
+	arrived := make(chan jetstream.Msg, c.cfg.Batch)
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		c.applyArrivals(ctx, arrived)
+	}()
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case arrived <- m:
+		case <-ctx.Done():
+			_ = m.Nak() // stopping: redelivered at once, here or to another replica
+		}
+	},
+		jetstream.PullMaxMessages(2*c.cfg.Batch),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrConnectionClosed) {
 				c.log.Debug("consume", "consumer", c.cfg.Durable, "error", err)
@@ -109,9 +128,40 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return fmt.Errorf("events: consume %s: %w", c.cfg.Durable, err)
 	}
 	<-ctx.Done()
-	cc.Drain()
+	cc.Stop()
 	<-cc.Closed()
+	<-applied
 	return nil
+}
+
+// applyArrivals applies messages as they arrive until ctx ends: each pass
+// takes the first that arrives and every other already waiting, up to a
+// batch.
+func (c *Consumer) applyArrivals(ctx context.Context, arrived <-chan jetstream.Msg) {
+	batch := make([]jetstream.Msg, 0, c.cfg.Batch)
+	for {
+		select {
+		case <-ctx.Done():
+			// Stopping: what arrived is handed back for redelivery at once
+			// rather than after AckWait.
+			for len(arrived) > 0 {
+				_ = (<-arrived).Nak()
+			}
+			return
+		case m := <-arrived:
+			batch = append(batch[:0], m)
+		}
+	more:
+		for len(batch) < c.cfg.Batch {
+			select {
+			case m := <-arrived:
+				batch = append(batch, m)
+			default:
+				break more
+			}
+		}
+		c.processBatch(ctx, batch)
+	}
 }
 
 func (c *Consumer) consumerConfig() jetstream.ConsumerConfig {
@@ -132,7 +182,15 @@ func (c *Consumer) consumerConfig() jetstream.ConsumerConfig {
 	return cc
 }
 
-func (c *Consumer) process(ctx context.Context, m jetstream.Msg) {
+// delivery is one message being applied, with its span.
+type delivery struct {
+	raw  jetstream.Msg
+	msg  Message
+	ctx  context.Context
+	span trace.Span
+}
+
+func (c *Consumer) deliver(ctx context.Context, m jetstream.Msg) delivery {
 	msg := toMessage(m)
 	ctx = otel.GetTextMapPropagator().Extract(ctx, headerCarrier(m.Headers()))
 	ctx, span := c.tracer.Start(ctx, "consume "+msg.Subject, trace.WithSpanKind(trace.SpanKindConsumer),
@@ -142,46 +200,98 @@ func (c *Consumer) process(ctx context.Context, m jetstream.Msg) {
 			attribute.String("messaging.consumer.group.name", c.cfg.Durable),
 			attribute.String("messaging.message.id", msg.ID),
 		))
-	defer span.End()
+	return delivery{raw: m, msg: msg, ctx: ctx, span: span}
+}
 
-	err := c.apply(ctx, msg)
+// processBatch applies the messages in one transaction and acknowledges
+// them once it commits: one commit (and one flush of the log to disk) for
+// the lot instead of one each. When the transaction fails, each message is
+// applied again on its own, so one that cannot be applied neither holds up
+// nor rolls back the others.
+func (c *Consumer) processBatch(ctx context.Context, batch []jetstream.Msg) {
+	ds := make([]delivery, len(batch))
+	for i, m := range batch {
+		ds[i] = c.deliver(ctx, m)
+	}
+	if len(ds) > 1 {
+		err := pgdb.InTx(ctx, c.pool, func(tx pgx.Tx) error {
+			for _, d := range ds {
+				if err := c.applyIn(d.ctx, tx, d.msg); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			for _, d := range ds {
+				c.settle(d, nil)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			c.endAll(ds)
+			return
+		}
+	}
+	for _, d := range ds {
+		c.settle(d, c.apply(d.ctx, d.msg))
+	}
+}
+
+// apply applies one message in a transaction of its own.
+func (c *Consumer) apply(ctx context.Context, msg Message) error {
+	return pgdb.InTx(ctx, c.pool, func(tx pgx.Tx) error { return c.applyIn(ctx, tx, msg) })
+}
+
+// settle acknowledges an applied message, terminates a poison one and
+// schedules any other for redelivery; then it ends the message's span.
+func (c *Consumer) settle(d delivery, err error) {
+	ctx, msg, span := d.ctx, d.msg, d.span
+	defer span.End()
 	attrs := metric.WithAttributes(attribute.String("consumer", c.cfg.Durable), attribute.String("subject", msg.Subject))
 	switch {
 	case err == nil:
 		c.applied.Add(ctx, 1, attrs)
-		if ackErr := m.DoubleAck(ctx); ackErr != nil {
-			// The effect is committed; a redelivery finds the inbox row.
+		// Not waited for: the effect and its inbox row are committed, so a
+		// lost acknowledgement only brings a redelivery the inbox drops.
+		if ackErr := d.raw.Ack(); ackErr != nil {
 			c.log.WarnContext(ctx, "ack", "consumer", c.cfg.Durable, "msg_id", msg.ID, "error", ackErr)
 		}
 	case errors.Is(err, ErrPoison):
 		c.failed.Add(ctx, 1, attrs)
 		span.SetStatus(codes.Error, "poison")
 		c.log.ErrorContext(ctx, "terminating poison message", "consumer", c.cfg.Durable, "subject", msg.Subject, "msg_id", msg.ID, "error", err)
-		_ = m.Term()
+		_ = d.raw.Term()
+	case ctx.Err() != nil:
+		// Stopping: the message comes back after AckWait to whoever runs.
 	default:
 		c.failed.Add(ctx, 1, attrs)
 		span.SetStatus(codes.Error, "retry")
 		delay := backoff(msg.Delivered)
 		c.log.WarnContext(ctx, "event not applied; will retry", "consumer", c.cfg.Durable, "subject", msg.Subject,
 			"msg_id", msg.ID, "delivered", msg.Delivered, "retry_in", delay, "error", err)
-		_ = m.NakWithDelay(delay)
+		_ = d.raw.NakWithDelay(delay)
 	}
 }
 
-// apply runs the handler and records the message id in one transaction; a
-// message already in the inbox is a redelivery and has no second effect.
-func (c *Consumer) apply(ctx context.Context, msg Message) error {
-	return pgdb.InTx(ctx, c.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO inbox (msg_id, subject) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-			c.cfg.Durable+":"+msg.ID, msg.Subject)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return nil
-		}
-		return c.handle(ctx, tx, msg)
-	})
+func (c *Consumer) endAll(ds []delivery) {
+	for _, d := range ds {
+		d.span.End()
+	}
+}
+
+// applyIn records the message id and runs the handler in tx; a message
+// already in the inbox is a redelivery and has no second effect.
+func (c *Consumer) applyIn(ctx context.Context, tx pgx.Tx, msg Message) error {
+	tag, err := tx.Exec(ctx, `INSERT INTO inbox (msg_id, subject) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+		c.cfg.Durable+":"+msg.ID, msg.Subject)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return nil
+	}
+	return c.handle(ctx, tx, msg)
 }
 
 func backoff(delivered uint64) time.Duration {

@@ -3,6 +3,7 @@ package events_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -309,17 +310,8 @@ func TestConsumerTerminatesPoison(t *testing.T) {
 	if info.AckFloor.Stream != last.Sequence || info.NumRedelivered != 0 || info.Delivered.Consumer != 2 {
 		t.Errorf("consumer info: ack floor %d, redelivered %d, deliveries %d", info.AckFloor.Stream, info.NumRedelivered, info.Delivered.Consumer)
 	}
-	var bad, good int
-	for _, c := range rec.seen() {
-		switch c.msg.ID {
-		case "bad":
-			bad++
-		case "good":
-			good++
-		}
-	}
-	if bad != 1 || good != 1 {
-		t.Errorf("handler saw bad %d and good %d times, want once each", bad, good)
+	if n := e.count(t, "SELECT count(*) FROM applications WHERE msg_id = 'good'"); n != 1 {
+		t.Errorf("the good message was applied %d times, want once", n)
 	}
 	if n := e.count(t, "SELECT count(*) FROM applications WHERE msg_id = 'bad'"); n != 0 {
 		t.Errorf("the poison message's writes were committed")
@@ -329,6 +321,57 @@ func TestConsumerTerminatesPoison(t *testing.T) {
 	}
 	if e.logs.Matching("terminating poison message") != 1 {
 		t.Errorf("the poison message was not logged once")
+	}
+}
+
+// Messages waiting when the consumer starts are applied together, in fewer
+// transactions than messages, and one poison message among them neither
+// keeps the others from being applied once each nor is applied itself.
+func TestConsumerAppliesWaitingMessagesInBatches(t *testing.T) {
+	t.Parallel()
+	for _, poison := range []bool{false, true} {
+		t.Run(map[bool]string{false: "all good", true: "one poison"}[poison], func(t *testing.T) {
+			e := newEnv(t)
+			rec := &recorder{fail: func(m events.Message) error {
+				if m.ID == "bad" {
+					return events.Poison(errors.New("decode payload"))
+				}
+				return nil
+			}}
+			const n = 40
+			var last *jetstream.PubAck
+			for i := range n {
+				id := fmt.Sprintf("m%02d", i)
+				if poison && i == n/2 {
+					id = "bad"
+				}
+				last = e.publish(t, events.SubjectLicenseIssued, id, "{}", nil)
+			}
+			e.run(t, events.ConsumerConfig{Durable: "batcher", Batch: 16}, rec.handle)
+			info := e.settled(t, "batcher", last.Sequence)
+			good := n
+			if poison {
+				good--
+			}
+			if got := e.count(t, "SELECT count(DISTINCT msg_id) FROM applications WHERE msg_id <> 'bad'"); got != good {
+				t.Errorf("%d distinct messages applied, want %d", got, good)
+			}
+			if got := e.count(t, "SELECT count(*) FROM applications"); got != good {
+				t.Errorf("%d applications, want %d (each good message once, the poison one never)", got, good)
+			}
+			if got := e.count(t, "SELECT count(*) FROM inbox WHERE msg_id LIKE 'batcher:%'"); got != good {
+				t.Errorf("inbox rows = %d, want %d", got, good)
+			}
+			if info.AckFloor.Stream != last.Sequence || info.NumAckPending != 0 {
+				t.Errorf("ack floor %d (want %d), pending %d", info.AckFloor.Stream, last.Sequence, info.NumAckPending)
+			}
+			if !poison {
+				// Rows one transaction wrote share its id.
+				if txs := e.count(t, "SELECT count(DISTINCT xmin::text) FROM applications"); txs >= n {
+					t.Errorf("%d messages took %d transactions: not batched", n, txs)
+				}
+			}
+		})
 	}
 }
 

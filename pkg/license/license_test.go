@@ -374,6 +374,28 @@ func TestParseUnverified(t *testing.T) {
 	}
 }
 
+func TestReadLimits(t *testing.T) {
+	t.Parallel()
+	doc := sampleDocument()
+	lic, err := Sign(doc, mustKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadLimits(lic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Limits.ActiveUsers) == 0 || !reflect.DeepEqual(got, doc.Limits) {
+		t.Errorf("ReadLimits = %+v, want the signed document's %+v", got, doc.Limits)
+	}
+	if _, err := ReadLimits("nope"); !errors.Is(err, ErrNotV3) {
+		t.Errorf("error = %v, want %v", err, ErrNotV3)
+	}
+	if _, err := ReadLimits(resign(t, `{"limits":[]}`)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("limits of the wrong shape: error = %v, want %v", err, ErrInvalid)
+	}
+}
+
 func FuzzVerify(f *testing.F) {
 	key := mustKey(f)
 	good, err := Sign(sampleDocument(), key)

@@ -92,6 +92,28 @@ func ParseUnverified(lic string) (*Document, jws.Header, error) {
 	return d, h, nil
 }
 
+// ReadLimits reads only the limits of lic, without checking its signature or
+// the rest of its document: for a holder that already trusts where the
+// license came from and reports usage against its limits, at a fraction of
+// ParseUnverified's cost.
+func ReadLimits(lic string) (Limits, error) {
+	tok, ok := strings.CutPrefix(lic, Prefix)
+	if !ok {
+		return Limits{}, ErrNotV3
+	}
+	_, payload, err := jws.ParseUnverified(tok)
+	if err != nil {
+		return Limits{}, fmt.Errorf("license: %w", err)
+	}
+	var d struct {
+		Limits Limits `json:"limits"`
+	}
+	if err := json.Unmarshal(payload, &d); err != nil {
+		return Limits{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return d.Limits, nil
+}
+
 // decode strictly decodes a document payload.
 func decode(payload []byte) (*Document, error) {
 	dec := json.NewDecoder(bytes.NewReader(payload))
@@ -125,15 +147,26 @@ var required = []struct {
 
 func requireMembers(payload []byte) error {
 	var errs []error
-	for _, r := range required {
-		obj := json.RawMessage(payload)
-		for _, name := range r.path {
-			var m map[string]json.RawMessage
-			_ = json.Unmarshal(obj, &m) // already decoded once; a non-object leaves m nil
-			obj = m[name]
+	// Each object is decoded once, however many lists look into it.
+	objects := map[string]map[string]json.RawMessage{}
+	var object func(path []string) map[string]json.RawMessage
+	object = func(path []string) map[string]json.RawMessage {
+		key := strings.Join(path, ".")
+		if m, ok := objects[key]; ok {
+			return m
+		}
+		raw := json.RawMessage(payload)
+		if len(path) > 0 {
+			raw = object(path[:len(path)-1])[path[len(path)-1]]
 		}
 		var m map[string]json.RawMessage
-		if err := json.Unmarshal(obj, &m); err != nil || m == nil {
+		_ = json.Unmarshal(raw, &m) // already decoded once; a non-object leaves m nil
+		objects[key] = m
+		return m
+	}
+	for _, r := range required {
+		m := object(r.path)
+		if m == nil {
 			continue // the parent's own check reports it missing or null
 		}
 		for _, name := range r.members {

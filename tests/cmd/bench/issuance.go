@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -34,7 +35,7 @@ var (
 // Postgres commits at the same concurrency on a throwaway table. The
 // issuance figure is compared with the lower of the two, the one that bounds
 // it.
-func issuanceFigures(ctx context.Context, o options, admin *client.Client, dbURL, dir string, creds [][]workspace.Credentials) ([]figure, error) {
+func issuanceFigures(ctx context.Context, o options, admin *client.Client, dbURL, dir string, creds [][]workspace.Credentials, cpu *cpuMeter) ([]figure, error) {
 	workers := *issuanceWorkers
 
 	// RS256 with the key the signer signs with.
@@ -47,10 +48,12 @@ func issuanceFigures(ctx context.Context, o options, admin *client.Client, dbURL
 		return nil, err
 	}
 	digest := sha256.Sum256([]byte(`{"version":"3.0","information":{"id":"lic_bench"}}`))
+	signStart := cpuTime(os.Getpid())
 	sign := load.Run(ctx, "rs256_sign", runtime.GOMAXPROCS(0), o.duration, func(context.Context, int, int) error {
 		_, err := key.Signer.Sign(rand.Reader, digest[:], crypto.SHA256)
 		return err
 	})
+	signCPU := (cpuTime(os.Getpid()) - signStart) / time.Duration(max(sign.Ops, 1))
 
 	// One-row commits on a throwaway table in the bench database.
 	cfg, err := pgxpool.ParseConfig(dbURL)
@@ -114,9 +117,24 @@ func issuanceFigures(ctx context.Context, o options, admin *client.Client, dbURL
 		}
 	}
 	fmt.Fprintf(os.Stderr, "bench: issuance over %d workers x %d workspaces ...\n", workers, per)
+	before, err := cpu.sample(ctx)
+	if err != nil {
+		return nil, err
+	}
 	issue := load.Run(ctx, "issuance", workers, o.duration, func(ctx context.Context, w, i int) error {
 		return grant(ctx, "run", w, i, 11+i%1000)
 	})
+	// What the licenses cost includes the work they leave behind (relaying
+	// them and applying them to the sync views): it is counted once that is
+	// done.
+	if err := settleLicenses(ctx, cpu.db); err != nil {
+		return nil, err
+	}
+	after, err := cpu.sample(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reportCPU(os.Stdout, "issuance", after.since(before), issue.Ops, signCPU)
 	lower := &sign
 	if commit.Rate() < sign.Rate() {
 		lower = &commit

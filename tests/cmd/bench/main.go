@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -26,7 +27,11 @@ type options struct {
 	tokens     int
 	serve      string
 	addr       string
+	figures    map[string]bool
 }
+
+// wants says whether the figure (or group of figures) was asked for.
+func (o options) wants(name string) bool { return o.figures[name] }
 
 func main() {
 	var o options
@@ -36,7 +41,12 @@ func main() {
 	flag.IntVar(&o.tokens, "tokens", 8, "registration tokens the registering clients share")
 	flag.StringVar(&o.serve, "serve", "", "internal: run a baseline server (noop-http or noop-grpc) on -addr")
 	flag.StringVar(&o.addr, "addr", "", "internal: address of the baseline server")
+	figures := flag.String("figures", "noop,registration,sync,issuance", "figures to measure, comma-separated (registration always runs: the others need its workspaces)")
 	flag.Parse()
+	o.figures = map[string]bool{}
+	for _, f := range strings.Split(*figures, ",") {
+		o.figures[strings.TrimSpace(f)] = true
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -38,3 +38,26 @@ func quiesce(ctx context.Context, dbURL string, workspaces int64) error {
 	}
 	return fmt.Errorf("the system did not settle after the registrations")
 }
+
+// settleLicenses waits until every license the signer issued is applied to
+// its workspace's sync view.
+func settleLicenses(ctx context.Context, conn *pgx.Conn) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		var behind int64
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT workspace_id, max(sequence) AS sequence FROM signer.licenses GROUP BY 1) l
+			LEFT JOIN sync.views v USING (workspace_id) WHERE coalesce(v.license_sequence, 0) < l.sequence`).Scan(&behind)
+		if err != nil {
+			return err
+		}
+		if behind == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the sync views did not catch up with the issued licenses")
+}

@@ -35,7 +35,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(dir)
 
-	natsURL, stopNATS, err := startNATS(ctx, dir)
+	natsURL, natsPID, stopNATS, err := startNATS(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -49,33 +49,15 @@ func run(ctx context.Context, o options) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: o.workers * 2, MaxIdleConnsPerHost: o.workers * 2, IdleConnTimeout: time.Minute}}
 	var results []figure
 
-	// Baselines, each in its own process, driven exactly like the system.
-	httpAddr, stopHTTP, err := startBaseline(ctx, "noop-http")
-	if err != nil {
-		return err
+	var noopHTTP *load.Result
+	if o.wants("noop") {
+		baselines, err := noopBaselines(ctx, o, client)
+		if err != nil {
+			return err
+		}
+		results = append(results, baselines...)
+		noopHTTP = &baselines[0].res
 	}
-	noopHTTP := load.Run(ctx, "noop_http", o.workers, o.duration, func(ctx context.Context, _, _ int) error {
-		return post(ctx, client, "http://"+httpAddr+"/noop", `{"uniqueId":"u","address":"a.example","version":"7.2.1","seats":1}`)
-	})
-	stopHTTP()
-	results = append(results, figure{res: noopHTTP})
-
-	grpcAddr, stopGRPC, err := startBaseline(ctx, "noop-grpc")
-	if err != nil {
-		return err
-	}
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	hc := healthpb.NewHealthClient(conn)
-	noopGRPC := load.Run(ctx, "noop_grpc", o.workers, o.duration, func(ctx context.Context, _, _ int) error {
-		_, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
-		return err
-	})
-	conn.Close()
-	stopGRPC()
-	results = append(results, figure{res: noopGRPC})
 
 	fmt.Fprintln(os.Stderr, "bench: building and starting the services ...")
 	s, err := stack.Start(ctx, stack.Options{
@@ -123,7 +105,7 @@ func run(ctx context.Context, o options) error {
 		}
 		return err
 	})
-	results = append(results, figure{res: reg, baseline: &noopHTTP})
+	results = append(results, figure{res: reg, baseline: noopHTTP})
 
 	// Sync: workspaces with access tokens and their address-bound license,
 	// syncing round-robin.
@@ -157,24 +139,63 @@ func run(ctx context.Context, o options) error {
 	if err := quiesce(ctx, dbURL, registered.Load()); err != nil {
 		return err
 	}
-	syncRes := load.Run(ctx, "sync", o.workers, o.duration, func(ctx context.Context, w, i int) error {
-		m := members[(w*7919+i)%len(members)]
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.GatewayURL+"/api/v2/workspaces/"+m.id+"/sync", bytes.NewReader(m.body))
-		req.Header.Set("Authorization", "Bearer "+m.token)
-		req.Header.Set("Content-Type", "application/json")
-		return do(client, req)
-	})
-	results = append(results, figure{res: syncRes, baseline: &noopHTTP})
+	if o.wants("sync") {
+		syncRes := load.Run(ctx, "sync", o.workers, o.duration, func(ctx context.Context, w, i int) error {
+			m := members[(w*7919+i)%len(members)]
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.GatewayURL+"/api/v2/workspaces/"+m.id+"/sync", bytes.NewReader(m.body))
+			req.Header.Set("Authorization", "Bearer "+m.token)
+			req.Header.Set("Content-Type", "application/json")
+			return do(client, req)
+		})
+		results = append(results, figure{res: syncRes, baseline: noopHTTP})
+	}
 
-	issuance, err := issuanceFigures(ctx, o, admin, dbURL, dir, creds)
+	meterDB, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		return err
 	}
-	results = append(results, issuance...)
+	defer meterDB.Close(context.WithoutCancel(ctx))
+	if o.wants("issuance") {
+		issuance, err := issuanceFigures(ctx, o, admin, dbURL, dir, creds, &cpuMeter{s: s, natsPID: natsPID, db: meterDB})
+		if err != nil {
+			return err
+		}
+		results = append(results, issuance...)
+	}
 
 	report(os.Stdout, o, results)
 	reportMemory(os.Stdout, rss)
 	return nil
+}
+
+// noopBaselines measures the no-op HTTP handler and the no-op gRPC call,
+// each in its own process, driven exactly like the system.
+func noopBaselines(ctx context.Context, o options, client *http.Client) ([]figure, error) {
+	httpAddr, stopHTTP, err := startBaseline(ctx, "noop-http")
+	if err != nil {
+		return nil, err
+	}
+	noopHTTP := load.Run(ctx, "noop_http", o.workers, o.duration, func(ctx context.Context, _, _ int) error {
+		return post(ctx, client, "http://"+httpAddr+"/noop", `{"uniqueId":"u","address":"a.example","version":"7.2.1","seats":1}`)
+	})
+	stopHTTP()
+
+	grpcAddr, stopGRPC, err := startBaseline(ctx, "noop-grpc")
+	if err != nil {
+		return nil, err
+	}
+	defer stopGRPC()
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	hc := healthpb.NewHealthClient(conn)
+	noopGRPC := load.Run(ctx, "noop_grpc", o.workers, o.duration, func(ctx context.Context, _, _ int) error {
+		_, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
+		return err
+	})
+	return []figure{{res: noopHTTP}, {res: noopGRPC}}, nil
 }
 
 type figure struct {
@@ -238,32 +259,32 @@ func do(c *http.Client, req *http.Request) error {
 // startNATS runs a NATS server with JetStream in its own process, so the
 // benchmark's events go through a real broker but not one shared with a
 // running `make dev`.
-func startNATS(ctx context.Context, dir string) (string, func(), error) {
+func startNATS(ctx context.Context, dir string) (string, int, func(), error) {
 	bin := os.Getenv("NATS_SERVER_BIN")
 	if bin == "" {
 		var err error
 		if bin, err = exec.LookPath("nats-server"); err != nil {
-			return "", nil, fmt.Errorf("no nats-server: set NATS_SERVER_BIN (make bench builds the pinned one)")
+			return "", 0, nil, fmt.Errorf("no nats-server: set NATS_SERVER_BIN (make bench builds the pinned one)")
 		}
 	}
 	port, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	cmd := exec.CommandContext(ctx, bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", filepath.Join(dir, "nats"))
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stop := func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return "nats://" + addr, stop, nil
+			return "nats://" + addr, cmd.Process.Pid, stop, nil
 		}
 	}
 	stop()
-	return "", nil, fmt.Errorf("nats-server did not start on %s", addr)
+	return "", 0, nil, fmt.Errorf("nats-server did not start on %s", addr)
 }
 
 // freshDatabase creates an empty database on DATABASE_URL's server.

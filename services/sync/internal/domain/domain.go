@@ -78,7 +78,7 @@ type Limits struct {
 // channel, and is only read for reporting. A license that does not parse
 // has no limits.
 func limitsOf(token string) Limits {
-	doc, _, err := license.ParseUnverified(token)
+	limits, err := license.ReadLimits(token)
 	if err != nil {
 		return Limits{}
 	}
@@ -91,7 +91,7 @@ func limitsOf(token string) Limits {
 		}
 		return out
 	}
-	return Limits{ActiveUsers: lowest(doc.Limits.ActiveUsers), MonthlyActiveContacts: lowest(doc.Limits.MonthlyActiveContacts)}
+	return Limits{ActiveUsers: lowest(limits.ActiveUsers), MonthlyActiveContacts: lowest(limits.MonthlyActiveContacts)}
 }
 
 // Over names the limit kinds that seats and monthly active contacts exceed.
