@@ -201,17 +201,22 @@ func (b *Base) Run(ctx context.Context, loops ...func(context.Context) error) er
 }
 
 func (b *Base) serveMetrics(ctx context.Context) error {
+	return ServeHTTP(ctx, b.Config.MetricsAddr, MetricsMux(b.Telemetry, b.Config.Pprof), b.Config.ShutdownGrace)
+}
+
+// MetricsMux serves the internal metrics port: /metrics, and with pprof
+// Go's profiles under /debug/pprof/. Profiles belong on this port, never
+// the public one: they reveal timings and memory, so they are off unless
+// asked for.
+func MetricsMux(tel *telemetry.Telemetry, pprofOn bool) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", b.Telemetry.MetricsHandler())
-	if b.Config.Pprof {
-		// Profiles are for an operator on the internal metrics port, never
-		// the public one: they reveal timings and memory, so they are off
-		// unless asked for.
+	mux.Handle("GET /metrics", tel.MetricsHandler())
+	if pprofOn {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	return ServeHTTP(ctx, b.Config.MetricsAddr, mux, b.Config.ShutdownGrace)
+	return mux
 }
 
 // ServeHTTP serves h on addr until ctx ends, then shuts down gracefully.

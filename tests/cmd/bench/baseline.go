@@ -45,32 +45,32 @@ func serveBaseline(ctx context.Context, kind, addr string) error {
 }
 
 // startBaseline runs this binary as a baseline server in its own process.
-func startBaseline(ctx context.Context, kind string) (addr string, stop func(), err error) {
+func startBaseline(ctx context.Context, kind string) (addr string, pid int, stop func(), err error) {
 	port, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	addr = fmt.Sprintf("127.0.0.1:%d", port)
 	self, err := os.Executable()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	cmd := exec.CommandContext(ctx, self, "-serve", kind, "-addr", addr)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stop = func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
 			c.Close()
-			return addr, stop, nil
+			return addr, cmd.Process.Pid, stop, nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	stop()
-	return "", nil, fmt.Errorf("baseline %s did not start", kind)
+	return "", 0, nil, fmt.Errorf("baseline %s did not start", kind)
 }
 
 func freePort() (int, error) {

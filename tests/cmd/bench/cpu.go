@@ -104,7 +104,7 @@ func (end cpuSample) since(start cpuSample) cpuUse {
 // reportCPU prints what one operation of name cost each part, and the ratio
 // the figure would reach, with the whole machine to itself, against a
 // baseline costing base per operation: base / total.
-func reportCPU(w io.Writer, name string, u cpuUse, ops int, base time.Duration) {
+func reportCPU(w io.Writer, name string, u cpuUse, ops int, base time.Duration, baseName, baseLabel string) {
 	if ops == 0 {
 		return
 	}
@@ -120,7 +120,7 @@ func reportCPU(w io.Writer, name string, u cpuUse, ops int, base time.Duration) 
 	}
 	total := per(u.total())
 	baseUS := float64(base.Nanoseconds()) / 1e3
-	fmt.Fprintf(w, "%-16s %9.0f  (one RS256 signature alone: %.0f µs; ratio with the machine to itself: %.3f)\n",
-		"total", total, baseUS, baseUS/total)
-	fmt.Fprintf(w, "\nBENCH name=%s_cpu value=%.1f unit=us_per_op baseline=rs256_sign_cpu ratio=%.4f\n", name, total, baseUS/total)
+	fmt.Fprintf(w, "%-16s %9.0f  (%s: %.0f µs; ratio with the machine to itself: %.3f)\n",
+		"total", total, baseLabel, baseUS, baseUS/total)
+	fmt.Fprintf(w, "\nBENCH name=%s_cpu value=%.1f unit=us_per_op baseline=%s_cpu ratio=%.4f\n", name, total, baseName, baseUS/total)
 }

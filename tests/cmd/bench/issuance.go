@@ -134,7 +134,7 @@ func issuanceFigures(ctx context.Context, o options, admin *client.Client, dbURL
 	if err != nil {
 		return nil, err
 	}
-	reportCPU(os.Stdout, "issuance", after.since(before), issue.Ops, signCPU)
+	reportCPU(os.Stdout, "issuance", after.since(before), issue.Ops, signCPU, "rs256_sign", "one RS256 signature alone")
 	lower := &sign
 	if commit.Rate() < sign.Rate() {
 		lower = &commit

@@ -50,13 +50,14 @@ func run(ctx context.Context, o options) error {
 	var results []figure
 
 	var noopHTTP *load.Result
+	var noopHTTPCPU time.Duration
 	if o.wants("noop") {
-		baselines, err := noopBaselines(ctx, o, client)
+		baselines, httpCPU, err := noopBaselines(ctx, o, client)
 		if err != nil {
 			return err
 		}
 		results = append(results, baselines...)
-		noopHTTP = &baselines[0].res
+		noopHTTP, noopHTTPCPU = &baselines[0].res, httpCPU
 	}
 
 	fmt.Fprintln(os.Stderr, "bench: building and starting the services ...")
@@ -139,7 +140,18 @@ func run(ctx context.Context, o options) error {
 	if err := quiesce(ctx, dbURL, registered.Load()); err != nil {
 		return err
 	}
+	meterDB, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer meterDB.Close(context.WithoutCancel(ctx))
+	meter := &cpuMeter{s: s, natsPID: natsPID, db: meterDB}
 	if o.wants("sync") {
+		before, err := meter.sample(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "bench: sync over %d workspaces ...\n", len(members))
 		syncRes := load.Run(ctx, "sync", o.workers, o.duration, func(ctx context.Context, w, i int) error {
 			m := members[(w*7919+i)%len(members)]
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.GatewayURL+"/api/v2/workspaces/"+m.id+"/sync", bytes.NewReader(m.body))
@@ -147,16 +159,23 @@ func run(ctx context.Context, o options) error {
 			req.Header.Set("Content-Type", "application/json")
 			return do(client, req)
 		})
+		// Syncs leave events behind (usage reported to the registry): their
+		// relaying counts too.
+		if err := quiesce(ctx, dbURL, 0); err != nil {
+			return err
+		}
+		after, err := meter.sample(ctx)
+		if err != nil {
+			return err
+		}
 		results = append(results, figure{res: syncRes, baseline: noopHTTP})
+		if noopHTTPCPU > 0 {
+			reportCPU(os.Stdout, "sync", after.since(before), syncRes.Ops, noopHTTPCPU, "noop_http", "one no-op HTTP request")
+		}
 	}
 
-	meterDB, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer meterDB.Close(context.WithoutCancel(ctx))
 	if o.wants("issuance") {
-		issuance, err := issuanceFigures(ctx, o, admin, dbURL, dir, creds, &cpuMeter{s: s, natsPID: natsPID, db: meterDB})
+		issuance, err := issuanceFigures(ctx, o, admin, dbURL, dir, creds, meter)
 		if err != nil {
 			return err
 		}
@@ -170,24 +189,28 @@ func run(ctx context.Context, o options) error {
 
 // noopBaselines measures the no-op HTTP handler and the no-op gRPC call,
 // each in its own process, driven exactly like the system.
-func noopBaselines(ctx context.Context, o options, client *http.Client) ([]figure, error) {
-	httpAddr, stopHTTP, err := startBaseline(ctx, "noop-http")
+// It also returns the CPU one no-op HTTP request costs the machine (the
+// load generator's share and the server's).
+func noopBaselines(ctx context.Context, o options, client *http.Client) ([]figure, time.Duration, error) {
+	httpAddr, httpPID, stopHTTP, err := startBaseline(ctx, "noop-http")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	cpuBefore := cpuTime(os.Getpid()) + cpuTime(httpPID)
 	noopHTTP := load.Run(ctx, "noop_http", o.workers, o.duration, func(ctx context.Context, _, _ int) error {
 		return post(ctx, client, "http://"+httpAddr+"/noop", `{"uniqueId":"u","address":"a.example","version":"7.2.1","seats":1}`)
 	})
+	httpCPU := (cpuTime(os.Getpid()) + cpuTime(httpPID) - cpuBefore) / time.Duration(max(noopHTTP.Ops, 1))
 	stopHTTP()
 
-	grpcAddr, stopGRPC, err := startBaseline(ctx, "noop-grpc")
+	grpcAddr, _, stopGRPC, err := startBaseline(ctx, "noop-grpc")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer stopGRPC()
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer conn.Close()
 	hc := healthpb.NewHealthClient(conn)
@@ -195,7 +218,7 @@ func noopBaselines(ctx context.Context, o options, client *http.Client) ([]figur
 		_, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
 		return err
 	})
-	return []figure{{res: noopHTTP}, {res: noopGRPC}}, nil
+	return []figure{{res: noopHTTP}, {res: noopGRPC}}, httpCPU, nil
 }
 
 type figure struct {

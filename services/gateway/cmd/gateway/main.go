@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"net/http"
 
 	"golang.org/x/sync/errgroup"
 
@@ -46,9 +45,7 @@ func realMain(ctx context.Context) error {
 	})
 	if cfg.MetricsAddr != "" {
 		g.Go(func() error {
-			mux := http.NewServeMux()
-			mux.Handle("GET /metrics", tel.MetricsHandler())
-			return app.ServeHTTP(ctx, cfg.MetricsAddr, mux, cfg.ShutdownGrace)
+			return app.ServeHTTP(ctx, cfg.MetricsAddr, app.MetricsMux(tel, cfg.Pprof), cfg.ShutdownGrace)
 		})
 	}
 	return g.Wait()

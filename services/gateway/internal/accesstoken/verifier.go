@@ -6,6 +6,7 @@ package accesstoken
 import (
 	"context"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -50,7 +51,19 @@ type Verifier struct {
 	mu        sync.RWMutex
 	keys      map[string]*rsa.PublicKey
 	fetchedAt time.Time
+
+	// verified remembers the claims of tokens whose signature checked out,
+	// by the token's digest: a workspace presents the same token for an
+	// hour, and an RSA verification costs more than the rest of a sync's
+	// work in the gateway. Expiry is still checked on every use.
+	verifiedMu sync.RWMutex
+	verified   map[[sha256.Size]byte]Claims
 }
+
+// maxVerified bounds the remembered tokens (about 200 bytes each); when it
+// is reached they are forgotten all at once and verified again as they
+// come.
+const maxVerified = 100_000
 
 // NewVerifier returns a verifier that loads keys from tokens.
 func NewVerifier(tokens tokensv1.TokenServiceClient) *Verifier {
@@ -79,6 +92,41 @@ func NewVerifier(tokens tokensv1.TokenServiceClient) *Verifier {
 // is neither ErrInvalid nor ErrExpired means the keys could not be fetched
 // (an outage, not a bad token).
 func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
+	digest := sha256.Sum256([]byte(token))
+	v.verifiedMu.RLock()
+	c, ok := v.verified[digest]
+	v.verifiedMu.RUnlock()
+	if !ok {
+		var err error
+		if c, err = v.verify(ctx, token); err != nil {
+			return Claims{}, err
+		}
+		v.remember(digest, c)
+	}
+	if v.now().Unix() >= c.ExpiresAt {
+		return Claims{}, ErrExpired
+	}
+	return c, nil
+}
+
+func (v *Verifier) remember(digest [sha256.Size]byte, c Claims) {
+	v.verifiedMu.Lock()
+	defer v.verifiedMu.Unlock()
+	if v.verified == nil || len(v.verified) >= maxVerified {
+		v.verified = make(map[[sha256.Size]byte]Claims)
+	}
+	v.verified[digest] = c
+}
+
+// forget drops every remembered token: the keys changed.
+func (v *Verifier) forget() {
+	v.verifiedMu.Lock()
+	defer v.verifiedMu.Unlock()
+	v.verified = nil
+}
+
+// verify checks the signature and the claims' shape of token.
+func (v *Verifier) verify(ctx context.Context, token string) (Claims, error) {
 	var outage error
 	_, payload, err := jws.Verify(token, func(kid string) (*rsa.PublicKey, error) {
 		if k := v.key(kid); k != nil {
@@ -106,9 +154,6 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if c.Audience != "workspace" || c.Subject == "" {
 		return Claims{}, fmt.Errorf("%w: not a workspace access token", ErrInvalid)
 	}
-	if v.now().Unix() >= c.ExpiresAt {
-		return Claims{}, ErrExpired
-	}
 	return c, nil
 }
 
@@ -131,5 +176,6 @@ func (v *Verifier) refresh(ctx context.Context) error {
 		return err
 	}
 	v.keys, v.fetchedAt = keys, time.Now()
+	v.forget()
 	return nil
 }

@@ -172,3 +172,37 @@ func TestVerifyRefreshesForNewKeys(t *testing.T) {
 		t.Fatalf("Verify = %v after %d fetches, want the new key found with a second fetch", err, *calls)
 	}
 }
+
+// A token verified once is remembered: the next use checks no signature,
+// yet it still expires on time, and a token differing in any byte is not
+// taken for it.
+func TestVerifyRemembersVerifiedTokens(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_750_000_000, 0)
+	k := testKeys()
+	clock := now
+	v, _ := verifier(now, map[string]*rsa.PublicKey{"k1": &k[0].PublicKey}, nil)
+	v.now = func() time.Time { return clock }
+	tok := sign(t, k[0], "k1", map[string]any{"sub": "ws-1", "aud": "workspace", "exp": now.Unix() + 60})
+	if _, err := v.Verify(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.verified) != 1 {
+		t.Fatalf("%d tokens remembered, want 1", len(v.verified))
+	}
+	// Remembered: the keys are gone, yet the token verifies.
+	v.keys, v.fetch = nil, func(context.Context) (map[string]*rsa.PublicKey, error) { return nil, errors.New("no keys") }
+	if c, err := v.Verify(t.Context(), tok); err != nil || c.WorkspaceID() != "ws-1" {
+		t.Fatalf("remembered token: %+v, %v", c, err)
+	}
+	parts := strings.Split(tok, ".")
+	sig := []byte(parts[2])
+	sig[len(sig)-2] ^= 1
+	if _, err := v.Verify(t.Context(), parts[0]+"."+parts[1]+"."+string(sig)); err == nil {
+		t.Fatal("a token with another signature was taken for the remembered one")
+	}
+	clock = now.Add(61 * time.Second)
+	if _, err := v.Verify(t.Context(), tok); !errors.Is(err, ErrExpired) {
+		t.Fatalf("remembered token after its expiry: %v, want %v", err, ErrExpired)
+	}
+}

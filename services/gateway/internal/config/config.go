@@ -8,6 +8,8 @@ import "time"
 type Config struct {
 	HTTPAddr    string `env:"HTTP_ADDR, default=:8080"`
 	MetricsAddr string `env:"METRICS_ADDR"`
+	// Pprof serves Go's profiles under /debug/pprof/ on the metrics port.
+	Pprof bool `env:"PPROF_ENABLED"`
 	// PublicURL is the base URL workspaces use (their Cloud_Url); it builds
 	// registration_client_uri. Empty: derived from each request's Host.
 	PublicURL    string `env:"PUBLIC_URL"`
