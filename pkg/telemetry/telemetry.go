@@ -56,7 +56,15 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	t.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	res := resource.NewSchemaless(semconv.ServiceName(cfg.Service))
-	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample()))}
+	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	// With nowhere to send spans, recording them is work for nothing: a
+	// trace this service starts is not sampled (its ids still reach the
+	// logs and the next service), and it follows a caller that samples.
+	root := sdktrace.NeverSample()
+	if cfg.OTLPEndpoint != "" || cfg.TraceFile != "" {
+		root = sdktrace.AlwaysSample()
+	}
+	tpOpts = append(tpOpts, sdktrace.WithSampler(sdktrace.ParentBased(root)))
 	if cfg.OTLPEndpoint != "" {
 		exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(cfg.OTLPEndpoint), otlptracegrpc.WithInsecure())
 		if err != nil {
