@@ -31,6 +31,7 @@ type Service struct {
 	now      func() time.Time
 	newID    func() string
 	plans    planCache
+	group    *groupCommitter
 }
 
 // Option configures a Service.
@@ -46,7 +47,7 @@ func WithLicenseIDs(next func() string) Option { return func(s *Service) { s.new
 
 // New returns the service.
 func New(st *store.Store, km keys.Manager, registry Registry, opts ...Option) *Service {
-	s := &Service{store: st, keys: km, registry: registry, now: time.Now, newID: domain.NewLicenseID}
+	s := &Service{store: st, keys: km, registry: registry, now: time.Now, newID: domain.NewLicenseID, group: newGroupCommitter(st)}
 	for _, o := range opts {
 		o(s)
 	}

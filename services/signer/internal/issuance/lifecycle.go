@@ -150,9 +150,10 @@ type moment struct {
 type mutation func(ctx context.Context, tx *store.Tx, m *moment) (Outcome, store.Changes, error)
 
 // mutate runs fn on the workspace's subscription under the idempotency key
-// and the workspace's lock, in one transaction of four round trips: begin,
-// the snapshot, the writes, commit. The license is signed between the
-// snapshot and the writes.
+// and the workspace's lock, in one transaction (shared with concurrent
+// changes of other workspaces: see groupCommitter) where the change takes
+// two round trips: the snapshot and the writes. The license is signed
+// between the two.
 func (s *Service) mutate(ctx context.Context, workspaceID, customerID string, idem Idempotency, plans []string, fn mutation) (out Outcome, err error) {
 	if err := domain.CheckWorkspaceID(workspaceID); err != nil {
 		return out, err
@@ -182,7 +183,9 @@ var errUnknownWorkspace = errors.New("workspace unknown to the signer")
 
 // transact is one attempt of mutate.
 func (s *Service) transact(ctx context.Context, workspaceID, customerID string, idem Idempotency, plans []string, fn mutation) (out Outcome, err error) {
-	err = s.store.InTx(ctx, func(tx *store.Tx) error {
+	// Concurrent changes of other workspaces share the transaction; this
+	// one writes nothing until its last statement batch.
+	err = s.group.do(ctx, idem.Key, workspaceID, func(tx *store.Tx) error {
 		snap, err := tx.Snapshot(ctx, idem.Key, workspaceID, plans)
 		if err != nil {
 			return err

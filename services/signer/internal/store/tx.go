@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
@@ -92,3 +93,30 @@ func (t *Tx) AppendLicense(ctx context.Context, l domain.License) error {
 	}
 	return outbox.Write(ctx, t.q, events.Event{Subject: events.SubjectLicenseIssued, AggregateID: l.WorkspaceID, Sequence: l.Sequence, Payload: payload})
 }
+
+// LockChanges takes the locks of several subscription changes at once, in
+// the order every transaction takes them (idempotency keys before
+// workspaces, each kind in ascending lock order), so transactions taking
+// several cannot deadlock with each other or with those taking one key and
+// one workspace. Empty keys take no lock.
+func (t *Tx) LockChanges(ctx context.Context, keys, workspaceIDs []string) error {
+	locks := func(prefix string, names []string) []int64 {
+		var out []int64
+		for _, n := range names {
+			if n != "" {
+				out = append(out, pgdb.AdvisoryKey(prefix+n))
+			}
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	all := append(locks("idempotency:", keys), locks("license:", workspaceIDs)...)
+	// unnest yields the array in order, and each row takes its lock as the
+	// scan reaches it.
+	_, err := t.q.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, all)
+	return err
+}
+
+// Broken says whether a statement failed in the transaction, which can then
+// only roll back.
+func (t *Tx) Broken() bool { return t.q.Conn().PgConn().TxStatus() == 'E' }
