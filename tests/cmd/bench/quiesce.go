@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -18,40 +19,33 @@ func quiesce(ctx context.Context, dbURL string, workspaces int64) error {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	fmt.Fprintf(os.Stderr, "bench: waiting for the %d registrations' licenses to settle ...\n", workspaces)
-	deadline := time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
+	return until(ctx, conn, "the system did not settle after the registrations", func(row pgx.Row) (bool, error) {
 		var views, pending int64
-		err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM sync.views WHERE license_sequence > 0),
-			(SELECT count(*) FROM registry.outbox WHERE published_at IS NULL) + (SELECT count(*) FROM signer.outbox WHERE published_at IS NULL)
-			+ (SELECT count(*) FROM tokens.outbox WHERE published_at IS NULL) + (SELECT count(*) FROM sync.outbox WHERE published_at IS NULL)`).Scan(&views, &pending)
-		if err != nil {
-			return err
-		}
-		if views >= workspaces && pending == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("the system did not settle after the registrations")
+		err := row.Scan(&views, &pending)
+		return views >= workspaces && pending == 0, err
+	}, `SELECT (SELECT count(*) FROM sync.views WHERE license_sequence > 0),
+		(SELECT count(*) FROM registry.outbox WHERE published_at IS NULL) + (SELECT count(*) FROM signer.outbox WHERE published_at IS NULL)
+		+ (SELECT count(*) FROM tokens.outbox WHERE published_at IS NULL) + (SELECT count(*) FROM sync.outbox WHERE published_at IS NULL)`)
 }
 
 // settleLicenses waits until every license the signer issued is applied to
 // its workspace's sync view.
 func settleLicenses(ctx context.Context, conn *pgx.Conn) error {
-	deadline := time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
+	return until(ctx, conn, "the sync views did not catch up with the issued licenses", func(row pgx.Row) (bool, error) {
 		var behind int64
-		err := conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT workspace_id, max(sequence) AS sequence FROM signer.licenses GROUP BY 1) l
-			LEFT JOIN sync.views v USING (workspace_id) WHERE coalesce(v.license_sequence, 0) < l.sequence`).Scan(&behind)
-		if err != nil {
+		err := row.Scan(&behind)
+		return behind == 0, err
+	}, `SELECT count(*) FROM (SELECT workspace_id, max(sequence) AS sequence FROM signer.licenses GROUP BY 1) l
+		LEFT JOIN sync.views v USING (workspace_id) WHERE coalesce(v.license_sequence, 0) < l.sequence`)
+}
+
+// until runs query every 100 ms until done says its row is what it waits
+// for, for five minutes at most (then the error says what did not happen).
+func until(ctx context.Context, conn *pgx.Conn, never string, done func(pgx.Row) (bool, error), query string) error {
+	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); {
+		ok, err := done(conn.QueryRow(ctx, query))
+		if err != nil || ok {
 			return err
-		}
-		if behind == 0 {
-			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -59,5 +53,5 @@ func settleLicenses(ctx context.Context, conn *pgx.Conn) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("the sync views did not catch up with the issued licenses")
+	return errors.New(never)
 }
