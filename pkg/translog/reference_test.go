@@ -25,7 +25,6 @@ func refK(n int) int {
 	return k
 }
 
-
 // refMTH is MTH(D[n]) over leaf hashes.
 func refMTH(d [][]byte) []byte {
 	switch n := len(d); n {
