@@ -17,6 +17,7 @@ import (
 	"github.com/cloudlicense/authority/services/signer/internal/issuance"
 	"github.com/cloudlicense/authority/services/signer/internal/server"
 	"github.com/cloudlicense/authority/services/signer/internal/store"
+	"github.com/cloudlicense/authority/services/signer/internal/translog"
 )
 
 func main() { app.Main("signer", realMain) }
@@ -24,6 +25,9 @@ func main() { app.Main("signer", realMain) }
 func realMain(ctx context.Context) error {
 	var cfg config.Config
 	if err := app.Load(ctx, &cfg); err != nil {
+		return err
+	}
+	if err := cfg.Check(); err != nil {
 		return err
 	}
 	km, err := keys.LoadOrCreateFile(cfg.SigningKeyFile, cfg.GenerateSigningKey)
@@ -46,6 +50,9 @@ func realMain(ctx context.Context) error {
 	}
 
 	st := store.New(base.Pool)
+	if _, err := translog.LogKeyset(ctx, base.Pool, km); err != nil {
+		return err
+	}
 	iss := issuance.New(st, km, directory.NewRegistry(registryv1.NewRegistryServiceClient(rc)))
 	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), server.Policy)
 	signerv1.RegisterSignerServiceServer(srv.Server, server.New(st, iss, km, base.Log))
@@ -55,5 +62,6 @@ func realMain(ctx context.Context) error {
 		base.Relay().Run,
 		consumer.New(base.JS, base.Pool, iss, base.Log).Run,
 		issuance.NewLoop(iss, cfg.LifecycleInterval, base.Log).Run,
+		translog.NewSequencer(base.Pool, km, cfg.LogBatch, cfg.LogInterval, base.Log).Run,
 	)
 }

@@ -1,0 +1,23 @@
+package translog
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cloudlicense/authority/pkg/pgdb"
+	tlog "github.com/cloudlicense/authority/pkg/translog"
+)
+
+// Enqueue queues leaf for the sequencer in q's transaction: the artifact is
+// logged if and only if its transaction commits. One INSERT, so the
+// issuance path pays no more than a row for the log.
+func Enqueue(ctx context.Context, q pgdb.Querier, leaf tlog.Leaf) error {
+	if _, err := leaf.Data(); err != nil {
+		return err
+	}
+	if _, err := q.Exec(ctx, `INSERT INTO log_queue (kind, workspace_id, sequence, artifact_sha256) VALUES ($1, $2, $3, $4)`,
+		string(leaf.Kind), leaf.WorkspaceID, leaf.Sequence, leaf.ArtifactSHA256); err != nil {
+		return fmt.Errorf("queue %s for the issuance log: %w", leaf.Kind, err)
+	}
+	return nil
+}
