@@ -110,8 +110,11 @@ func (s *Store) EntryByHash(ctx context.Context, leafHash []byte) (Entry, error)
 // LicenseEntry returns the leaf of a workspace's license; ErrNotSequenced
 // while it waits in the queue.
 func (s *Store) LicenseEntry(ctx context.Context, workspaceID string, sequence int64) (Entry, error) {
-	e, err := scanEntry(s.pool.QueryRow(ctx, `SELECT `+entryColumns+` FROM log_leaves
-		WHERE workspace_id = $1 AND sequence = $2 AND kind = 'license' ORDER BY leaf_index LIMIT 1`, workspaceID, sequence))
+	find := func() (Entry, error) {
+		return scanEntry(s.pool.QueryRow(ctx, `SELECT `+entryColumns+` FROM log_leaves
+			WHERE workspace_id = $1 AND sequence = $2 AND kind = 'license' ORDER BY leaf_index LIMIT 1`, workspaceID, sequence))
+	}
+	e, err := find()
 	if !pgdb.IsNoRows(err) {
 		return e, err
 	}
@@ -123,7 +126,13 @@ func (s *Store) LicenseEntry(ctx context.Context, workspaceID string, sequence i
 	if queued {
 		return e, ErrNotSequenced
 	}
-	return e, ErrLeafNotFound
+	// The sequencer may have moved it from the queue to the leaves between
+	// the two reads (it does both in one commit), so look once more.
+	e, err = find()
+	if pgdb.IsNoRows(err) {
+		return e, ErrLeafNotFound
+	}
+	return e, err
 }
 
 // Entries returns the leaves [start, end).
