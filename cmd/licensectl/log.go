@@ -112,23 +112,24 @@ func logProof(ctx context.Context, e *env, args []string) error {
 	licenseFile := fs.String("license", "", "check that this license file is the logged artifact")
 	var kf keyFlags
 	kf.add(fs, true)
-	if err := e.parse(fs, args); err != nil {
+	pos, err := parseMixed(e, fs, args)
+	if err != nil {
 		return err
 	}
 	req := &logv1.GetInclusionProofRequest{TreeSize: *size}
 	switch {
-	case *leafHash != "" && fs.NArg() == 0:
+	case *leafHash != "" && len(pos) == 0:
 		h, err := hex.DecodeString(*leafHash)
 		if err != nil || len(h) != tlog.HashSize {
 			return usageError{"-leaf-hash must be 64 hexadecimal digits"}
 		}
 		req.Leaf = &logv1.GetInclusionProofRequest_LeafHash{LeafHash: h}
-	case *leafHash == "" && fs.NArg() == 2:
-		seq, err := strconv.ParseInt(fs.Arg(1), 10, 64)
+	case *leafHash == "" && len(pos) == 2:
+		seq, err := strconv.ParseInt(pos[1], 10, 64)
 		if err != nil || seq < 1 {
-			return usageError{"SEQUENCE must be a license sequence (1, 2, ...), got " + strconv.Quote(fs.Arg(1))}
+			return usageError{"SEQUENCE must be a license sequence (1, 2, ...), got " + strconv.Quote(pos[1])}
 		}
-		req.Leaf = &logv1.GetInclusionProofRequest_License{License: &logv1.LicenseRef{WorkspaceId: fs.Arg(0), Sequence: seq}}
+		req.Leaf = &logv1.GetInclusionProofRequest_License{License: &logv1.LicenseRef{WorkspaceId: pos[0], Sequence: seq}}
 	default:
 		return usageError{"expected WORKSPACE SEQUENCE, or -leaf-hash HEX"}
 	}
@@ -304,10 +305,11 @@ func logVerify(_ context.Context, e *env, args []string) error {
 	bundleFile := fs.String("bundle", "", "the proof bundle (JSON) that travels with the artifact (required)")
 	var kf keyFlags
 	kf.add(fs, false)
-	if err := e.parse(fs, args); err != nil {
+	pos, err := parseMixed(e, fs, args)
+	if err != nil {
 		return err
 	}
-	file, err := oneArg(fs.Args(), "FILE (the logged artifact, such as a license, or - for standard input)")
+	file, err := oneArg(pos, "FILE (the logged artifact, such as a license, or - for standard input)")
 	if err != nil {
 		return err
 	}
