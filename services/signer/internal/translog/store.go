@@ -3,7 +3,6 @@ package translog
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -143,15 +142,4 @@ func (s *Store) Entries(ctx context.Context, start, end uint64) ([]Entry, error)
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entry, error) { return scanEntry(r) })
-}
-
-// Pending is how many leaves wait for the sequencer, and since when the
-// oldest has.
-func (s *Store) Pending(ctx context.Context) (n int64, oldest time.Time, err error) {
-	var at *time.Time
-	err = s.pool.QueryRow(ctx, `SELECT count(*), min(queued_at) FROM log_queue`).Scan(&n, &at)
-	if at != nil {
-		oldest = at.UTC()
-	}
-	return n, oldest, err
 }
