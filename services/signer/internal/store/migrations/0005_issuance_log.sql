@@ -26,8 +26,12 @@ CREATE TABLE log_leaves (
     queued_at       timestamptz NOT NULL,
     sequenced_at    timestamptz NOT NULL
 );
-CREATE INDEX log_leaves_by_hash ON log_leaves (leaf_hash);
-CREATE INDEX log_leaves_by_artifact ON log_leaves (workspace_id, sequence, kind);
+-- leaf_index ends each lookup index: "the first leaf with this hash" then
+-- reads one index entry, where the planner would otherwise walk the primary
+-- key in order hoping to meet the hash soon (a full scan at a million).
+CREATE INDEX log_leaves_by_hash ON log_leaves (leaf_hash, leaf_index);
+CREATE INDEX log_leaves_by_artifact ON log_leaves (workspace_id, sequence, kind, leaf_index);
+CREATE INDEX log_leaves_keysets ON log_leaves (sequence) WHERE kind = 'keyset';
 
 -- Every complete subtree once it is full: node (level, idx) is the hash of
 -- leaves [idx * 2^level, (idx + 1) * 2^level). Any proof is O(log n) of
