@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cloudlicense/authority/pkg/grpcserver"
+	logv1 "github.com/cloudlicense/authority/proto/gen/licensing/log/v1"
 	registryv1 "github.com/cloudlicense/authority/proto/gen/licensing/registry/v1"
 	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
 	syncv1 "github.com/cloudlicense/authority/proto/gen/licensing/sync/v1"
@@ -38,7 +39,9 @@ type Client struct {
 	Signer   signerv1.SignerServiceClient
 	// Subscriptions is served by the signer process.
 	Subscriptions signerv1.SubscriptionServiceClient
-	Sync          syncv1.SyncServiceClient
+	// Log (the issuance log) is served by the signer process.
+	Log  logv1.LogServiceClient
+	Sync syncv1.SyncServiceClient
 	// Announcements is served by the sync process.
 	Announcements syncv1.AnnouncementServiceClient
 	conns         []*grpc.ClientConn
@@ -62,6 +65,7 @@ func New(cfg Config) (*Client, error) {
 	c.Tokens = tokensv1.NewTokenServiceClient(c.conns[1])
 	c.Signer = signerv1.NewSignerServiceClient(c.conns[2])
 	c.Subscriptions = signerv1.NewSubscriptionServiceClient(c.conns[2])
+	c.Log = logv1.NewLogServiceClient(c.conns[2])
 	c.Sync = syncv1.NewSyncServiceClient(c.conns[3])
 	c.Announcements = syncv1.NewAnnouncementServiceClient(c.conns[3])
 	return c, nil

@@ -184,7 +184,7 @@ func run(ctx context.Context, o options) error {
 
 	report(os.Stdout, o, results)
 	reportMemory(os.Stdout, rss)
-	return nil
+	return logFigures(ctx, os.Stdout, o, admin, dbURL, issuance[len(issuance)-1].res)
 }
 
 // noopBaselines measures the no-op HTTP handler and the no-op gRPC call,

@@ -64,6 +64,10 @@ func (a *API) Handler() http.Handler {
 	handle("GET "+confirmPath, a.confirmShow)
 	handle("POST "+confirmPath, a.confirmDecide)
 	handle("GET /v2/server/supportedVersions", a.supportedVersions)
+	handle("GET /v1/log/tree-head", a.logTreeHead)
+	handle("GET /v1/log/inclusion", a.logInclusion)
+	handle("GET /v1/log/consistency", a.logConsistency)
+	handle("GET /v1/log/entries", a.logEntries)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocolError{http.StatusNotFound, "not_found", "no such endpoint: " + r.Method + " " + r.URL.Path})

@@ -4,10 +4,12 @@ package main
 
 import (
 	"context"
+	"maps"
 
 	"github.com/cloudlicense/authority/pkg/app"
 	"github.com/cloudlicense/authority/pkg/grpcserver"
 	"github.com/cloudlicense/authority/pkg/keys"
+	logv1 "github.com/cloudlicense/authority/proto/gen/licensing/log/v1"
 	registryv1 "github.com/cloudlicense/authority/proto/gen/licensing/registry/v1"
 	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
 	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
@@ -15,8 +17,10 @@ import (
 	"github.com/cloudlicense/authority/services/signer/internal/consumer"
 	"github.com/cloudlicense/authority/services/signer/internal/directory"
 	"github.com/cloudlicense/authority/services/signer/internal/issuance"
+	"github.com/cloudlicense/authority/services/signer/internal/logserver"
 	"github.com/cloudlicense/authority/services/signer/internal/server"
 	"github.com/cloudlicense/authority/services/signer/internal/store"
+	"github.com/cloudlicense/authority/services/signer/internal/translog"
 )
 
 func main() { app.Main("signer", realMain) }
@@ -24,6 +28,9 @@ func main() { app.Main("signer", realMain) }
 func realMain(ctx context.Context) error {
 	var cfg config.Config
 	if err := app.Load(ctx, &cfg); err != nil {
+		return err
+	}
+	if err := cfg.Check(); err != nil {
 		return err
 	}
 	km, err := keys.LoadOrCreateFile(cfg.SigningKeyFile, cfg.GenerateSigningKey)
@@ -46,14 +53,21 @@ func realMain(ctx context.Context) error {
 	}
 
 	st := store.New(base.Pool)
+	if _, err := translog.LogKeyset(ctx, base.Pool, km); err != nil {
+		return err
+	}
 	iss := issuance.New(st, km, directory.NewRegistry(registryv1.NewRegistryServiceClient(rc)))
-	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), server.Policy)
+	policy := maps.Clone(server.Policy)
+	maps.Copy(policy, logserver.Policy)
+	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), policy)
 	signerv1.RegisterSignerServiceServer(srv.Server, server.New(st, iss, km, base.Log))
 	signerv1.RegisterSubscriptionServiceServer(srv.Server, server.NewSubscriptions(iss, base.Log))
+	logv1.RegisterLogServiceServer(srv.Server, logserver.New(translog.NewStore(base.Pool), base.Log))
 	return base.Run(ctx,
 		base.GRPC(srv, cfg.GRPCAddr),
 		base.Relay().Run,
 		consumer.New(base.JS, base.Pool, iss, base.Log).Run,
 		issuance.NewLoop(iss, cfg.LifecycleInterval, base.Log).Run,
+		translog.NewSequencer(base.Pool, km, cfg.LogBatch, cfg.LogInterval, base.Log).Run,
 	)
 }

@@ -3,6 +3,8 @@
 package config
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cloudlicense/authority/pkg/app"
@@ -24,4 +26,25 @@ type Config struct {
 	// LifecycleInterval is how often the signer looks for trials and
 	// periods that ended (and cancellations due at a period end).
 	LifecycleInterval time.Duration `env:"LIFECYCLE_INTERVAL, default=1m"`
+	// LogInterval is how often the issuance log's sequencer looks for
+	// queued leaves (at once again after a full batch); a leaf waits about
+	// this long for its index and proof.
+	LogInterval time.Duration `env:"LOG_SEQUENCE_INTERVAL, default=200ms"`
+	// LogBatch is the most leaves one signed tree head adds.
+	LogBatch int `env:"LOG_BATCH_SIZE, default=1000"`
+}
+
+// Check names the variables whose values parse but cannot work.
+func (c Config) Check() error {
+	var bad []string
+	if c.LogInterval <= 0 {
+		bad = append(bad, fmt.Sprintf("LOG_SEQUENCE_INTERVAL must be positive, got %s", c.LogInterval))
+	}
+	if c.LogBatch < 1 || c.LogBatch > 100000 {
+		bad = append(bad, fmt.Sprintf("LOG_BATCH_SIZE must be between 1 and 100000, got %d", c.LogBatch))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("configuration: %s", strings.Join(bad, "; "))
+	}
+	return nil
 }

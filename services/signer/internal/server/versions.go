@@ -6,12 +6,14 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	tlog "github.com/cloudlicense/authority/pkg/translog"
 	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
 	"github.com/cloudlicense/authority/services/signer/internal/domain"
 )
 
 // GetSupportedVersions implements the RPC: the supported-versions document
-// of every recorded release, signed now with the active license key.
+// of every recorded release, signed now with the active license key and
+// queued for the issuance log.
 func (s *Server) GetSupportedVersions(ctx context.Context, _ *signerv1.GetSupportedVersionsRequest) (*signerv1.GetSupportedVersionsResponse, error) {
 	releases, err := s.store.Releases(ctx)
 	if err != nil {
@@ -23,6 +25,10 @@ func (s *Server) GetSupportedVersions(ctx context.Context, _ *signerv1.GetSuppor
 	}
 	document, signed, err := domain.SignSupportedVersions(releases, time.Now(), key)
 	if err != nil {
+		return nil, s.errs.Map(ctx, err)
+	}
+	// Nothing signed leaves the signer unlogged.
+	if err := s.store.LogArtifact(ctx, tlog.Leaf{Kind: tlog.KindSupportedVersions, ArtifactSHA256: tlog.ArtifactHash(signed)}); err != nil {
 		return nil, s.errs.Map(ctx, err)
 	}
 	resp := &signerv1.GetSupportedVersionsResponse{DocumentJson: string(document), Signed: signed}

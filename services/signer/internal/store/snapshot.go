@@ -13,8 +13,10 @@ import (
 	"github.com/cloudlicense/authority/pkg/events"
 	"github.com/cloudlicense/authority/pkg/outbox"
 	"github.com/cloudlicense/authority/pkg/pgdb"
+	tlog "github.com/cloudlicense/authority/pkg/translog"
 	eventsv1 "github.com/cloudlicense/authority/proto/gen/licensing/events/v1"
 	"github.com/cloudlicense/authority/services/signer/internal/domain"
+	"github.com/cloudlicense/authority/services/signer/internal/translog"
 )
 
 // Remembered is the recorded answer to a call with an idempotency key.
@@ -152,6 +154,11 @@ func (t *Tx) Write(ctx context.Context, c Changes) error {
 			l.Modules = []string{}
 		}
 		b.Queue(insertLicense, l.ID, l.WorkspaceID, l.Sequence, l.PlanID, l.PlanVersion, l.Address, l.Token, l.KeyID, l.IssuedAt, l.ExpiresAt, l.Modules, l.Trial, l.Offline)
+		logSQL, logArgs, err := translog.EnqueueStatement(tlog.LicenseLeaf(l.WorkspaceID, l.Sequence, l.Token))
+		if err != nil {
+			return err
+		}
+		b.Queue(logSQL, logArgs...)
 		row, err := issuedEvent(ctx, *l)
 		if err != nil {
 			return err

@@ -12,8 +12,10 @@ import (
 	"github.com/cloudlicense/authority/pkg/events"
 	"github.com/cloudlicense/authority/pkg/outbox"
 	"github.com/cloudlicense/authority/pkg/pgdb"
+	tlog "github.com/cloudlicense/authority/pkg/translog"
 	eventsv1 "github.com/cloudlicense/authority/proto/gen/licensing/events/v1"
 	"github.com/cloudlicense/authority/services/signer/internal/domain"
+	"github.com/cloudlicense/authority/services/signer/internal/translog"
 )
 
 // Tx is the signer schema inside one transaction.
@@ -70,8 +72,9 @@ func latestLicense(ctx context.Context, q pgdb.Querier, workspaceID string) (l d
 
 const insertLicense = `INSERT INTO licenses (` + licenseColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
 
-// AppendLicense records an issued license: the row, the subscription's new
-// binding, and the license.issued event, which only ever travel together.
+// AppendLicense records an issued license: the row, its leaf in the
+// issuance log's queue, the subscription's new binding, and the
+// license.issued event, which only ever travel together.
 func (t *Tx) AppendLicense(ctx context.Context, l domain.License) error {
 	if l.Modules == nil {
 		l.Modules = []string{}
@@ -79,6 +82,9 @@ func (t *Tx) AppendLicense(ctx context.Context, l domain.License) error {
 	if _, err := t.q.Exec(ctx, insertLicense,
 		l.ID, l.WorkspaceID, l.Sequence, l.PlanID, l.PlanVersion, l.Address, l.Token, l.KeyID, l.IssuedAt, l.ExpiresAt, l.Modules, l.Trial, l.Offline); err != nil {
 		return fmt.Errorf("insert license: %w", err)
+	}
+	if err := translog.Enqueue(ctx, t.q, tlog.LicenseLeaf(l.WorkspaceID, l.Sequence, l.Token)); err != nil {
+		return err
 	}
 	if _, err := t.q.Exec(ctx, `UPDATE subscriptions SET address = $2, updated_at = now() WHERE workspace_id = $1 AND address <> $2`,
 		l.WorkspaceID, l.Address); err != nil {

@@ -1,0 +1,55 @@
+package translog
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cloudlicense/authority/pkg/keys"
+	"github.com/cloudlicense/authority/pkg/pgdb"
+	tlog "github.com/cloudlicense/authority/pkg/translog"
+)
+
+// keysetLock serialises replicas that start at once, so a keyset change is
+// queued once.
+var keysetLock = pgdb.AdvisoryKey("issuance-log:keyset")
+
+// LogKeyset queues the license keyset (its JWKS, as verifiers fetch it)
+// unless the newest keyset the log holds or waits for is the same: each
+// change of the keys that sign licenses and tree heads becomes a leaf,
+// numbered from 1. The signer calls it at start and after changing keys.
+func LogKeyset(ctx context.Context, pool *pgxpool.Pool, km keys.Manager) (logged bool, err error) {
+	pubs, err := km.PublicKeys(ctx)
+	if err != nil {
+		return false, fmt.Errorf("keyset: %w", err)
+	}
+	jwks, err := keys.JWKS(pubs)
+	if err != nil {
+		return false, fmt.Errorf("keyset: %w", err)
+	}
+	leaf := tlog.Leaf{Kind: tlog.KindKeyset, ArtifactSHA256: tlog.ArtifactHash(string(jwks))}
+	err = pgdb.InTx(ctx, pool, func(tx pgx.Tx) error {
+		logged = false
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, keysetLock); err != nil {
+			return err
+		}
+		var last []byte
+		var count int64
+		err := tx.QueryRow(ctx, `
+SELECT (SELECT artifact_sha256 FROM (
+            SELECT artifact_sha256, sequence FROM log_queue  WHERE kind = 'keyset'
+            UNION ALL
+            SELECT artifact_sha256, sequence FROM log_leaves WHERE kind = 'keyset') k
+        ORDER BY sequence DESC LIMIT 1),
+       (SELECT count(*) FROM log_queue WHERE kind = 'keyset') + (SELECT count(*) FROM log_leaves WHERE kind = 'keyset')`).Scan(&last, &count)
+		if err != nil || string(last) == string(leaf.ArtifactSHA256) {
+			return err
+		}
+		leaf.Sequence = count + 1
+		logged = true
+		return Enqueue(ctx, tx, leaf)
+	})
+	return logged, err
+}
