@@ -41,7 +41,7 @@ func main() {
 	flag.IntVar(&o.tokens, "tokens", 8, "registration tokens the registering clients share")
 	flag.StringVar(&o.serve, "serve", "", "internal: run a baseline server (noop-http or noop-grpc) on -addr")
 	flag.StringVar(&o.addr, "addr", "", "internal: address of the baseline server")
-	figures := flag.String("figures", "noop,registration,sync,issuance", "figures to measure, comma-separated (registration always runs: the others need its workspaces)")
+	figures := flag.String("figures", "noop,registration,sync,issuance,log", "figures to measure, comma-separated (registration always runs: the others need its workspaces; log needs issuance and measures it too)")
 	flag.Parse()
 	o.figures = map[string]bool{}
 	for _, f := range strings.Split(*figures, ",") {
