@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/cloudlicense/authority/pkg/app"
 	"github.com/cloudlicense/authority/pkg/grpcserver"
@@ -17,6 +18,7 @@ import (
 	"github.com/cloudlicense/authority/services/signer/internal/issuance"
 	"github.com/cloudlicense/authority/services/signer/internal/server"
 	"github.com/cloudlicense/authority/services/signer/internal/store"
+	"github.com/cloudlicense/authority/services/signer/internal/versiondoc"
 )
 
 func main() { app.Main("signer", realMain) }
@@ -46,14 +48,17 @@ func realMain(ctx context.Context) error {
 	}
 
 	st := store.New(base.Pool)
-	iss := issuance.New(st, km, directory.NewRegistry(registryv1.NewRegistryServiceClient(rc)))
+	versionDoc := versiondoc.New(km, time.Now)
+	iss := issuance.New(st, km, directory.NewRegistry(registryv1.NewRegistryServiceClient(rc)), issuance.WithSupportedVersions(versionDoc))
 	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), server.Policy)
 	signerv1.RegisterSignerServiceServer(srv.Server, server.New(st, iss, km, base.Log))
 	signerv1.RegisterSubscriptionServiceServer(srv.Server, server.NewSubscriptions(iss, base.Log))
+	signerv1.RegisterVersionPolicyServiceServer(srv.Server, server.NewVersionPolicy(st, base.Log, time.Now))
 	return base.Run(ctx,
 		base.GRPC(srv, cfg.GRPCAddr),
 		base.Relay().Run,
 		consumer.New(base.JS, base.Pool, iss, base.Log).Run,
 		issuance.NewLoop(iss, cfg.LifecycleInterval, base.Log).Run,
+		func(ctx context.Context) error { return versionDoc.Run(ctx, base.NATS) },
 	)
 }
