@@ -74,6 +74,12 @@ var commands = map[string]command{
 
 	"releases list":   {"list workspace releases and until when each is supported", releasesList},
 	"releases record": {"record a release (-version V -released DATE [-months N]) or change its date or support window", releasesRecord},
+
+	"versions policy":   {"show the version policy, or change the default window (-default-months N) and enforcement (-enforce-from DATE | -never-enforce)", versionsPolicy},
+	"versions check":    {"say whether a version is supported now (-version V [-workspace WS] [-customer cus_...])", versionsCheck},
+	"exceptions add":    {"extend a release line's support for a customer or a license (-customer cus_... | -license lic_...) -version 7.1 -until DATE", exceptionsAdd},
+	"exceptions list":   {"list the version exceptions in force (-all: also removed) [-customer cus_...]", exceptionsList},
+	"exceptions remove": {"end a version exception now", exceptionsRemove},
 }
 
 // usageError is an error in the command line (exit code 2).
