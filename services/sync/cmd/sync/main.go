@@ -47,7 +47,14 @@ func realMain(ctx context.Context) error {
 	policy := maps.Clone(server.Policy)
 	maps.Copy(policy, server.AnnouncementPolicy)
 	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), policy)
-	gate := versions.New(signerv1.NewVersionPolicyServiceClient(sc), base.NATS, base.Log, time.Now)
+	// The gate's own connection: its loads start with the process and retry
+	// while the signer is not up yet, which must not put the license calls'
+	// connection into its reconnect backoff.
+	vc, err := base.Dial(cfg.SignerAddr)
+	if err != nil {
+		return err
+	}
+	gate := versions.New(signerv1.NewVersionPolicyServiceClient(vc), base.NATS, base.Log, time.Now)
 	syncv1.RegisterSyncServiceServer(srv.Server, server.New(st, licenses, base.Log).WithVersionGate(gate))
 	syncv1.RegisterAnnouncementServiceServer(srv.Server, server.NewAnnouncements(st, base.Log))
 	return base.Run(ctx,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"google.golang.org/grpc"
 
 	"github.com/cloudlicense/authority/pkg/events"
 	"github.com/cloudlicense/authority/pkg/versionpolicy"
@@ -48,7 +49,9 @@ func New(signer signerv1.VersionPolicyServiceClient, nc *nats.Conn, log *slog.Lo
 func (g *Gate) Load(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	resp, err := g.signer.GetVersionPolicy(ctx, &signerv1.GetVersionPolicyRequest{})
+	// WaitForReady: at start the signer may not be up yet; waiting out the
+	// timeout for it beats failing at once and retrying later.
+	resp, err := g.signer.GetVersionPolicy(ctx, &signerv1.GetVersionPolicyRequest{}, grpc.WaitForReady(true))
 	if err != nil {
 		return err
 	}
