@@ -1,11 +1,17 @@
 package e2e
 
 import (
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cloudlicense/authority/pkg/jws"
+	"github.com/cloudlicense/authority/pkg/keys"
+	"github.com/cloudlicense/authority/pkg/license"
 	"github.com/cloudlicense/authority/tests/workspace"
 )
 
@@ -125,6 +131,53 @@ func TestSupportedVersionsEnforcement(t *testing.T) {
 	fresh := strings.Replace(wizardData("newwiz", "a@newwiz.test"), `"version":"7.2.1"`, `"version":"3.9.0"`, 1)
 	if x := call(t, sys, http.MethodPost, intent, "", jsonCT, fresh); x.status != http.StatusOK {
 		t.Errorf("a supported version's intent: %d %s", x.status, x.raw)
+	}
+
+	// An air-gapped registration of an unsupported version is refused; the
+	// customer's exception lets Acme register one.
+	offlineKey := func(unique string) string {
+		return base64.StdEncoding.EncodeToString([]byte(`{"uniqueId":"` + unique + `","address":"https://` + unique + `.versions.test","siteName":"Bunker","version":"3.1.0"}`))
+	}
+	if out, stderr, err := sys.Licensectl(ctx, offlineKey("bunker-other"), "register-offline", "-customer", other, "-"); err == nil || !strings.Contains(stderr, "UNSUPPORTED_VERSION") || !strings.Contains(stderr, "3.1.0") {
+		t.Errorf("offline registration of 3.1.0: %v\n%s%s", err, out, stderr)
+	}
+	if out, stderr, err := sys.Licensectl(ctx, offlineKey("bunker-acme"), "register-offline", "-customer", acme, "-"); err != nil {
+		t.Errorf("offline registration of 3.1.0 under Acme's exception: %v\n%s%s", err, out, stderr)
+	}
+
+	// Every license embeds the signed document (PROTOCOL.md 7), which
+	// verifies with the license key and lists the releases recorded above.
+	var synced struct {
+		License string `json:"license"`
+	}
+	x := sync(plainWS, "3.9.4")
+	if err := json.Unmarshal([]byte(x.raw), &synced); err != nil {
+		t.Fatal(err)
+	}
+	v2, _, err := sys.Licensectl(ctx, "", "keys", "public", "-v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := keys.ParsePublicKey(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := license.VerifyWithKey(synced.License, pub)
+	if err != nil {
+		t.Fatalf("the synced license: %v", err)
+	}
+	var embedded struct {
+		Versions []struct{ Version string } `json:"versions"`
+		Signed   string                     `json:"signed"`
+	}
+	if err := json.Unmarshal(doc.SupportedVersions, &embedded); err != nil {
+		t.Fatalf("supportedVersions %s: %v", doc.SupportedVersions, err)
+	}
+	if _, _, err := jws.Verify(embedded.Signed, func(string) (*rsa.PublicKey, error) { return pub, nil }); err != nil {
+		t.Errorf("the embedded document's signed does not verify: %v", err)
+	}
+	if !strings.Contains(string(doc.SupportedVersions), `"3.9.0"`) {
+		t.Errorf("the embedded document lacks 3.9.0: %s", doc.SupportedVersions)
 	}
 
 	// Back to never enforcing: the old version syncs again.
