@@ -8,7 +8,6 @@
 package versionpolicy
 
 import (
-	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -93,33 +92,44 @@ type Version struct{ Major, Minor, Patch int }
 
 // ParseVersion reads a version as a workspace reports it: MAJOR.MINOR or
 // MAJOR.MINOR.PATCH, with any pre-release or build suffix ("7.2.1-rc.0",
-// "7.2.1+build") ignored, since a release candidate belongs to its line.
+// "7.2.1+build") ignored, since a release candidate belongs to its line. It
+// does not allocate unless the version is bad: it runs on every sync.
 func ParseVersion(s string) (Version, error) {
 	core := strings.TrimSpace(s)
 	if i := strings.IndexAny(core, "-+"); i >= 0 {
 		core = core[:i]
 	}
-	parts := strings.Split(core, ".")
-	if len(parts) < 2 || len(parts) > 3 {
-		return Version{}, fmt.Errorf("%q is not MAJOR.MINOR.PATCH", s)
-	}
 	var n [3]int
-	for i, p := range parts {
-		v, err := strconv.Atoi(p)
-		if err != nil || v < 0 || v > 999999 || (len(p) > 1 && p[0] == '0') {
+	parts := 0
+	for parts < 3 {
+		i := 0
+		for i < len(core) && core[i] >= '0' && core[i] <= '9' {
+			i++
+		}
+		if i == 0 || i > 6 || (i > 1 && core[0] == '0') {
 			return Version{}, fmt.Errorf("%q is not MAJOR.MINOR.PATCH", s)
 		}
-		n[i] = v
+		for _, c := range core[:i] {
+			n[parts] = n[parts]*10 + int(c-'0')
+		}
+		parts++
+		core = core[i:]
+		if core == "" {
+			break
+		}
+		if core[0] != '.' {
+			return Version{}, fmt.Errorf("%q is not MAJOR.MINOR.PATCH", s)
+		}
+		core = core[1:]
+	}
+	if parts < 2 || core != "" {
+		return Version{}, fmt.Errorf("%q is not MAJOR.MINOR.PATCH", s)
 	}
 	return Version{n[0], n[1], n[2]}, nil
 }
 
 // Line is the release line, "MAJOR.MINOR".
 func (v Version) Line() string { return strconv.Itoa(v.Major) + "." + strconv.Itoa(v.Minor) }
-
-func (v Version) compareLine(o Version) int {
-	return cmp.Or(cmp.Compare(v.Major, o.Major), cmp.Compare(v.Minor, o.Minor))
-}
 
 // ParseLine reads an exception's release line: "MAJOR.MINOR", or a full
 // version whose line is meant.
@@ -153,7 +163,7 @@ type Decision struct {
 	// NeedsCustomer: the verdict would be Refused unless an exception of the
 	// workspace's customer covers the line, and the customer is not known.
 	NeedsCustomer bool
-	// Line is the reported version's release line ("" when unreadable);
+	// Line is the reported version's release line (set when not supported);
 	// Expiration the end of its support (zero for an unknown line), Exception
 	// the exception that covers it, if one does.
 	Line       string
@@ -164,48 +174,85 @@ type Decision struct {
 	Reason string
 }
 
+// line is a release line as a map key.
+type line struct{ major, minor int }
+
+func (v Version) line() line { return line{v.Major, v.Minor} }
+
+// Rules is a Policy prepared for deciding many times: versions parsed, each
+// line's expiration and exceptions looked up by line. The sync path keeps one
+// and decides from it without allocating for a supported version.
+type Rules struct {
+	expiration  map[line]time.Time
+	newest      line
+	anyRelease  bool
+	exceptions  map[line][]Exception
+	enforceFrom time.Time
+}
+
+// Compile prepares p for Decide. Releases whose version cannot be read are
+// left out (the signer never records one).
+func (p Policy) Compile() *Rules {
+	r := &Rules{expiration: map[line]time.Time{}, exceptions: map[line][]Exception{}, enforceFrom: p.EnforceFrom}
+	for _, rel := range p.Releases {
+		v, err := ParseVersion(rel.Version)
+		if err != nil {
+			continue
+		}
+		l := v.line()
+		if e := p.Expiration(rel); e.After(r.expiration[l]) {
+			r.expiration[l] = e
+		}
+		if !r.anyRelease || l.major > r.newest.major || (l.major == r.newest.major && l.minor > r.newest.minor) {
+			r.newest, r.anyRelease = l, true
+		}
+	}
+	for _, e := range p.Exceptions {
+		v, err := ParseVersion(e.Line)
+		if err != nil {
+			continue
+		}
+		r.exceptions[v.line()] = append(r.exceptions[v.line()], e)
+	}
+	return r
+}
+
+// Decide is Compile().Decide, for a single decision.
+func (p Policy) Decide(version string, who Who, now time.Time) Decision {
+	return p.Compile().Decide(version, who, now)
+}
+
 // Decide is the verdict on version for who at now. A version is supported
 // through the last instant of its line's window: the line's expiration is the
 // latest of its recorded releases' (a later patch never shortens a line).
 // A line newer than every recorded release is supported (the release is not
 // recorded yet); an older line that was never recorded, or a version that
 // cannot be read, is not.
-func (p Policy) Decide(version string, who Who, now time.Time) Decision {
+func (r *Rules) Decide(version string, who Who, now time.Time) Decision {
 	d := Decision{}
 	v, err := ParseVersion(version)
 	if err != nil {
 		d.Reason = fmt.Sprintf("the reported version %q is not a workspace version this cloud knows", version)
-		return p.refuse(d, now)
+		return r.refuse(d, now)
 	}
-	d.Line = v.Line()
-	newer := true
-	for _, r := range p.Releases {
-		rv, err := ParseVersion(r.Version)
-		if err != nil {
-			continue
-		}
-		switch c := v.compareLine(rv); {
-		case c == 0:
-			if e := p.Expiration(r); e.After(d.Expiration) {
-				d.Expiration = e
-			}
-			newer = false
-		case c < 0:
-			newer = false
-		}
-	}
+	l := v.line()
+	d.Expiration = r.expiration[l]
+	newer := !r.anyRelease || l.major > r.newest.major || (l.major == r.newest.major && l.minor > r.newest.minor)
 	switch {
 	case !d.Expiration.IsZero() && !now.After(d.Expiration):
 		d.Supported = true
-		return d
 	case d.Expiration.IsZero() && newer:
 		d.Supported = true
+	}
+	if d.Supported {
+		// The line is built only when asked for: a supported sync is the
+		// hot path and needs no string.
 		return d
 	}
+	d.Line = v.Line()
 	customerException := false
-	for i := range p.Exceptions {
-		e := p.Exceptions[i]
-		if e.Line != d.Line || now.After(e.End()) {
+	for _, e := range r.exceptions[l] {
+		if now.After(e.End()) {
 			continue
 		}
 		switch {
@@ -222,13 +269,13 @@ func (p Policy) Decide(version string, who Who, now time.Time) Decision {
 	} else {
 		d.Reason = fmt.Sprintf("version %s reached the end of its support on %s", version, d.Expiration.UTC().Format("2006-01-02"))
 	}
-	d = p.refuse(d, now)
+	d = r.refuse(d, now)
 	d.NeedsCustomer = d.Refused && customerException
 	return d
 }
 
-func (p Policy) refuse(d Decision, now time.Time) Decision {
-	d.Refused = !p.EnforceFrom.IsZero() && !now.Before(p.EnforceFrom)
+func (r *Rules) refuse(d Decision, now time.Time) Decision {
+	d.Refused = !r.enforceFrom.IsZero() && !now.Before(r.enforceFrom)
 	return d
 }
 

@@ -157,12 +157,15 @@ func (s *VersionPolicy) CheckVersion(ctx context.Context, req *signerv1.CheckVer
 		return nil, s.errs.Map(ctx, err)
 	}
 	d := p.Rules(releases, exceptions).Decide(req.GetVersion(), who, s.now())
-	return CheckVersionPB(d), nil
+	return CheckVersionPB(req.GetVersion(), d), nil
 }
 
-// CheckVersionPB is a decision as CheckVersion answers it.
-func CheckVersionPB(d versionpolicy.Decision) *signerv1.CheckVersionResponse {
+// CheckVersionPB is the decision on version as CheckVersion answers it.
+func CheckVersionPB(version string, d versionpolicy.Decision) *signerv1.CheckVersionResponse {
 	resp := &signerv1.CheckVersionResponse{Supported: d.Supported, Refused: d.Refused, Line: d.Line}
+	if v, err := versionpolicy.ParseVersion(version); err == nil {
+		resp.Line = v.Line() // the decision names the line only when refusing
+	}
 	if !d.Expiration.IsZero() {
 		resp.Expiration = timestamppb.New(d.Expiration)
 	}

@@ -34,7 +34,7 @@ type Gate struct {
 	nc     *nats.Conn
 	log    *slog.Logger
 	now    func() time.Time
-	policy atomic.Pointer[versionpolicy.Policy]
+	rules  atomic.Pointer[versionpolicy.Rules]
 	// reload is signalled by change events; one pending signal is enough.
 	reload chan struct{}
 }
@@ -55,13 +55,12 @@ func (g *Gate) Load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p := FromPB(resp.GetPolicy())
-	g.policy.Store(&p)
+	g.Set(FromPB(resp.GetPolicy()))
 	return nil
 }
 
-// Set replaces the copy (tests, and Load).
-func (g *Gate) Set(p versionpolicy.Policy) { g.policy.Store(&p) }
+// Set replaces the copy (tests, and Load), compiled once for every check.
+func (g *Gate) Set(p versionpolicy.Policy) { g.rules.Store(p.Compile()) }
 
 // Run keeps the copy current until ctx ends.
 func (g *Gate) Run(ctx context.Context) error {
@@ -101,11 +100,11 @@ func (g *Gate) poke() {
 // the customer; if the signer cannot answer, the workspace is let through
 // (a version check is no reason to stop a workspace syncing).
 func (g *Gate) Check(ctx context.Context, workspaceID, version string) error {
-	p := g.policy.Load()
-	if p == nil {
+	rules := g.rules.Load()
+	if rules == nil {
 		return nil
 	}
-	d := p.Decide(version, versionpolicy.Who{WorkspaceID: workspaceID}, g.now())
+	d := rules.Decide(version, versionpolicy.Who{WorkspaceID: workspaceID}, g.now())
 	if !d.Refused {
 		return nil
 	}
