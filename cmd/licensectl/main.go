@@ -75,11 +75,16 @@ var commands = map[string]command{
 	"releases list":   {"list workspace releases and until when each is supported", releasesList},
 	"releases record": {"record a release (-version V -released DATE [-months N]) or change its date or support window", releasesRecord},
 
-	"log head":        {"show the issuance log's latest signed tree head (or -size N), signature checked", logHead},
-	"log proof":       {"prove a license (WORKSPACE SEQUENCE) or leaf (-leaf-hash) is in the issuance log; -bundle FILE writes the proof", logProof},
-	"log consistency": {"prove the issuance log of -first N leaves is a prefix of the one of -second M (default: latest)", logConsistency},
-	"log audit":       {"fetch every issuance log entry and check that they rebuild the signed root", logAudit},
-	"log verify":      {"check offline that a license file was logged, with its proof bundle (-bundle FILE) and the public key", logVerify},
+	"log head":          {"show the issuance log's latest signed tree head (or -size N), signature checked", logHead},
+	"log proof":         {"prove a license (WORKSPACE SEQUENCE) or leaf (-leaf-hash) is in the issuance log; -bundle FILE writes the proof", logProof},
+	"log consistency":   {"prove the issuance log of -first N leaves is a prefix of the one of -second M (default: latest)", logConsistency},
+	"log audit":         {"fetch every issuance log entry and check that they rebuild the signed root", logAudit},
+	"log verify":        {"check offline that a license file was logged, with its proof bundle (-bundle FILE) and the public key", logVerify},
+	"versions policy":   {"show the version policy, or change the default window (-default-months N) and enforcement (-enforce-from DATE | -never-enforce)", versionsPolicy},
+	"versions check":    {"say whether a version is supported now (-version V [-workspace WS] [-customer cus_...])", versionsCheck},
+	"exceptions add":    {"extend a release line's support for a customer or a license (-customer cus_... | -license lic_...) -version 7.1 -until DATE", exceptionsAdd},
+	"exceptions list":   {"list the version exceptions in force (-all: also removed) [-customer cus_...]", exceptionsList},
+	"exceptions remove": {"end a version exception now", exceptionsRemove},
 }
 
 // usageError is an error in the command line (exit code 2).

@@ -37,7 +37,7 @@ func releasesRecord(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
 	version := fs.String("version", "", "release version, MAJOR.MINOR.PATCH (required)")
 	released := fs.String("released", "", "release date (2006-01-02) or RFC 3339 time (required)")
-	months := fs.Int("months", 0, "months of support after the release (default 6)")
+	months := fs.Int("months", 0, "months of support after the release (default: the policy's, see versions policy)")
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}

@@ -40,8 +40,10 @@ type Client struct {
 	// Subscriptions is served by the signer process.
 	Subscriptions signerv1.SubscriptionServiceClient
 	// Log (the issuance log) is served by the signer process.
-	Log  logv1.LogServiceClient
-	Sync syncv1.SyncServiceClient
+	Log logv1.LogServiceClient
+	// Versions (the version policy) is served by the signer process.
+	Versions signerv1.VersionPolicyServiceClient
+	Sync     syncv1.SyncServiceClient
 	// Announcements is served by the sync process.
 	Announcements syncv1.AnnouncementServiceClient
 	conns         []*grpc.ClientConn
@@ -66,6 +68,7 @@ func New(cfg Config) (*Client, error) {
 	c.Signer = signerv1.NewSignerServiceClient(c.conns[2])
 	c.Subscriptions = signerv1.NewSubscriptionServiceClient(c.conns[2])
 	c.Log = logv1.NewLogServiceClient(c.conns[2])
+	c.Versions = signerv1.NewVersionPolicyServiceClient(c.conns[2])
 	c.Sync = syncv1.NewSyncServiceClient(c.conns[3])
 	c.Announcements = syncv1.NewAnnouncementServiceClient(c.conns[3])
 	return c, nil

@@ -47,6 +47,12 @@ const (
 	SubjectRegistrationIntentResent  = "licensing.registration.intent_resent.v1"
 )
 
+// SubjectSupportedVersionsChanged: a release, the version policy or a
+// version exception changed in the signer. Services that enforce the policy
+// from memory reload it; every replica hears it (a plain subscription, not a
+// durable consumer, since each holds its own copy).
+const SubjectSupportedVersionsChanged = "licensing.supportedversions.changed.v1"
+
 // Headers carried by every event besides the W3C trace context.
 const (
 	HeaderAggregateID  = "Licensing-Aggregate-Id"

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/cloudlicense/authority/pkg/rpcerr"
 )
@@ -67,6 +68,10 @@ func fromRPC(log *slog.Logger, r *http.Request, err error) protocolError {
 		return protocolError{http.StatusConflict, "no_paid_subscription", "the workspace has no paid subscription or trial to cancel"}
 	case reason == "CANCELLATION_PENDING":
 		return protocolError{http.StatusConflict, "cancellation_pending", "the subscription is already set to end with its period"}
+	case reason == "UNSUPPORTED_VERSION":
+		// PROTOCOL.md 4: the workspace shows error_description to its admin,
+		// so it is the upstream's message naming the version and its end.
+		return protocolError{http.StatusForbidden, "unsupported_version", status.Convert(err).Message()}
 	case reason == "SUBSCRIPTION_SUSPENDED":
 		return protocolError{http.StatusConflict, "subscription_suspended", "the workspace's subscription is suspended"}
 	}

@@ -152,6 +152,10 @@ func TestSyncErrors(t *testing.T) {
 		{name: "sync outage", status: 503, code: "temporarily_unavailable", description: "retry", syncErr: unavailable},
 		{name: "workspace unknown to sync", status: 404, code: "not_found", description: "workspace",
 			syncErr: rpcerr.New(codes.NotFound, "sync.licensing", "WORKSPACE_NOT_FOUND", "workspace not found", nil)},
+		// PROTOCOL.md 4: the description is the message the workspace shows
+		// its admin, as sync wrote it.
+		{name: "unsupported version", status: 403, code: "unsupported_version", description: "version 6.12.3 reached the end of its support on 2025-12-10",
+			syncErr: rpcerr.New(codes.FailedPrecondition, "sync.licensing", "UNSUPPORTED_VERSION", "version 6.12.3 reached the end of its support on 2025-12-10; update the workspace", nil)},
 		// Keys cannot be fetched: an outage, never "your token is invalid".
 		{name: "token keys unavailable", keysErr: status.Error(codes.Unavailable, "tokens down"), status: 503, code: "temporarily_unavailable", description: "retry", noSync: true},
 	}

@@ -55,7 +55,7 @@ func realMain(ctx context.Context) error {
 	st := store.New(base.Pool)
 	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokens), server.Policy)
 	registryv1.RegisterRegistryServiceServer(srv.Server, server.New(st, tokens, base.Log, server.Options{
-		Signer: signerv1.NewSignerServiceClient(sc), Sealer: sealer,
+		Signer: signerv1.NewSignerServiceClient(sc), Versions: signerv1.NewVersionPolicyServiceClient(sc), Sealer: sealer,
 		IntentTTL: cfg.IntentTTL, PollInterval: cfg.IntentInterval, PublicURL: cfg.PublicURL,
 	}))
 	runners := []func(context.Context) error{

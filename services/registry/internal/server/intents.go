@@ -29,6 +29,9 @@ func (s *Server) CreateIntent(ctx context.Context, req *registryv1.CreateIntentR
 	if err := data.Validate(true); err != nil {
 		return nil, s.errs.Map(ctx, err)
 	}
+	if err := s.checkVersion(ctx, "", data.Version); err != nil {
+		return nil, err
+	}
 	verify := strings.TrimSpace(req.GetVerificationUrl())
 	if u, err := url.Parse(verify); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.RawQuery != "" {
 		return nil, s.errs.Map(ctx, validate.Field("verification_url", "must be an absolute http(s) URL without a query"))

@@ -49,6 +49,9 @@ func (s *Server) RegisterOffline(ctx context.Context, req *registryv1.RegisterOf
 	if _, err := s.store.Customer(ctx, customerID); err != nil {
 		return nil, s.errs.Map(ctx, err)
 	}
+	if err := s.checkVersion(ctx, customerID, data.Version); err != nil {
+		return nil, err
+	}
 	if s.opts.PublicURL == "" {
 		return nil, s.errs.Map(ctx, domain.ErrPublicURL)
 	}

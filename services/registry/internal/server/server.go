@@ -46,6 +46,9 @@ var Policy = authn.Policy{
 type Options struct {
 	// Signer issues the first (offline) license of an offline registration.
 	Signer signerv1.SignerServiceClient
+	// Versions refuses registrations of unsupported versions; nil checks
+	// none.
+	Versions signerv1.VersionPolicyServiceClient
 	// Sealer seals the secrets registration intents hold; nil turns
 	// registration by e-mail confirmation off.
 	Sealer *domain.Sealer

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"maps"
+	"time"
 
 	"github.com/cloudlicense/authority/pkg/app"
 	"github.com/cloudlicense/authority/pkg/grpcserver"
@@ -21,6 +22,7 @@ import (
 	"github.com/cloudlicense/authority/services/signer/internal/server"
 	"github.com/cloudlicense/authority/services/signer/internal/store"
 	"github.com/cloudlicense/authority/services/signer/internal/translog"
+	"github.com/cloudlicense/authority/services/signer/internal/versiondoc"
 )
 
 func main() { app.Main("signer", realMain) }
@@ -56,12 +58,14 @@ func realMain(ctx context.Context) error {
 	if _, err := translog.LogKeyset(ctx, base.Pool, km); err != nil {
 		return err
 	}
-	iss := issuance.New(st, km, directory.NewRegistry(registryv1.NewRegistryServiceClient(rc)))
+	versionDoc := versiondoc.New(km, time.Now)
+	iss := issuance.New(st, km, directory.NewRegistry(registryv1.NewRegistryServiceClient(rc)), issuance.WithSupportedVersions(versionDoc))
 	policy := maps.Clone(server.Policy)
 	maps.Copy(policy, logserver.Policy)
 	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), policy)
 	signerv1.RegisterSignerServiceServer(srv.Server, server.New(st, iss, km, base.Log))
 	signerv1.RegisterSubscriptionServiceServer(srv.Server, server.NewSubscriptions(iss, base.Log))
+	signerv1.RegisterVersionPolicyServiceServer(srv.Server, server.NewVersionPolicy(st, base.Log, time.Now))
 	logv1.RegisterLogServiceServer(srv.Server, logserver.New(translog.NewStore(base.Pool), base.Log))
 	return base.Run(ctx,
 		base.GRPC(srv, cfg.GRPCAddr),
@@ -69,5 +73,6 @@ func realMain(ctx context.Context) error {
 		consumer.New(base.JS, base.Pool, iss, base.Log).Run,
 		issuance.NewLoop(iss, cfg.LifecycleInterval, base.Log).Run,
 		translog.NewSequencer(base.Pool, km, cfg.LogBatch, cfg.LogInterval, base.Log).Run,
+		func(ctx context.Context) error { return versionDoc.Run(ctx, base.NATS) },
 	)
 }

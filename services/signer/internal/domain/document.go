@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"time"
@@ -26,6 +27,9 @@ type Issue struct {
 	// trial users get standard support); nil uses the plan's coverage and
 	// targets under the standard support plan.
 	TrialSupport *Support
+	// SupportedVersions is the signed supported-versions document the
+	// license embeds (PROTOCOL.md 7); nil embeds none.
+	SupportedVersions json.RawMessage
 }
 
 // Support is a support entitlement (PROTOCOL.md 10).
@@ -173,6 +177,7 @@ func (in Issue) Document() (*license.Document, error) {
 			Sequence:    in.Sequence,
 			SupportPlan: string(in.Support().Plan),
 		},
+		SupportedVersions: in.SupportedVersions,
 	}, nil
 }
 

@@ -15,19 +15,22 @@ import (
 	"github.com/cloudlicense/authority/pkg/keys"
 	"github.com/cloudlicense/authority/pkg/license"
 	"github.com/cloudlicense/authority/pkg/validate"
+	"github.com/cloudlicense/authority/pkg/versionpolicy"
 )
 
 // Support windows of a release, in months.
 const (
-	DefaultSupportMonths = 6
-	MaxSupportMonths     = 120
+	DefaultSupportMonths = versionpolicy.DefaultSupportMonths
+	MaxSupportMonths     = versionpolicy.MaxSupportMonths
 )
 
 // Release is a workspace release and how long it is supported
 // (PROTOCOL.md 7).
 type Release struct {
-	Version       string // "MAJOR.MINOR.PATCH"
-	ReleasedAt    time.Time
+	Version    string // "MAJOR.MINOR.PATCH"
+	ReleasedAt time.Time
+	// SupportMonths is the release's own window; 0 follows the version
+	// policy's default.
 	SupportMonths int
 	// UpdatedAt is when the release was last recorded or changed.
 	UpdatedAt time.Time
@@ -36,8 +39,8 @@ type Release struct {
 var releaseVersion = regexp.MustCompile(`^(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})$`)
 
 // CheckRelease checks a release to record, naming the bad field. A zero
-// SupportMonths is the default window; the release time is kept in UTC to
-// the millisecond, the finest instant the document carries.
+// SupportMonths follows the policy's default window; the release time is
+// kept in UTC to the millisecond, the finest instant the document carries.
 func CheckRelease(r Release) (Release, error) {
 	var errs []error
 	if r.Version == "" {
@@ -50,27 +53,14 @@ func CheckRelease(r Release) (Release, error) {
 	} else if y := r.ReleasedAt.UTC().Year(); y < 2000 || y > 9000 {
 		errs = append(errs, validate.Field("released_at", "year %d is out of range", y))
 	}
-	if r.SupportMonths == 0 {
-		r.SupportMonths = DefaultSupportMonths
-	}
-	if r.SupportMonths < 1 || r.SupportMonths > MaxSupportMonths {
-		errs = append(errs, validate.Field("support_months", "must be between 1 and %d, got %d", MaxSupportMonths, r.SupportMonths))
+	if r.SupportMonths < 0 || r.SupportMonths > MaxSupportMonths {
+		errs = append(errs, validate.Field("support_months", "must be between 1 and %d (0: the policy's default), got %d", MaxSupportMonths, r.SupportMonths))
 	}
 	if len(errs) > 0 {
 		return r, errors.Join(errs...)
 	}
 	r.ReleasedAt = r.ReleasedAt.UTC().Truncate(time.Millisecond)
 	return r, nil
-}
-
-// Expiration is the end of the release's support: SupportMonths calendar
-// months after its release, on the same day of the month (the month's last
-// day when it is shorter), at the same time of day, in UTC.
-func (r Release) Expiration() time.Time {
-	t := r.ReleasedAt.UTC()
-	first := time.Date(t.Year(), t.Month()+time.Month(r.SupportMonths), 1, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
-	lastDay := time.Date(first.Year(), first.Month()+1, 0, 0, 0, 0, 0, time.UTC).Day()
-	return first.AddDate(0, 0, min(t.Day(), lastDay)-1)
 }
 
 // CompareVersions orders "MAJOR.MINOR.PATCH" versions numerically.
@@ -118,16 +108,18 @@ type supportedVersionsClaims struct {
 	IssuedAt int64 `json:"iat"`
 }
 
-// NewSupportedVersions builds the document of releases: every release,
-// oldest version first, with the end of its support; timestamp is the
-// newest change to any release (now when there is none).
-func NewSupportedVersions(releases []Release, now time.Time) SupportedVersions {
+// NewSupportedVersions builds the document of releases under policy: every
+// release, oldest version first, with the end of its support; timestamp is
+// the newest change to any release or to the policy (now when there is
+// none).
+func NewSupportedVersions(releases []Release, policy VersionPolicy, now time.Time) SupportedVersions {
+	rules := policy.Rules(releases, nil)
 	sorted := slices.Clone(releases)
 	slices.SortFunc(sorted, func(a, b Release) int { return CompareVersions(a.Version, b.Version) })
-	newest := time.Time{}
+	newest := policy.UpdatedAt
 	doc := SupportedVersions{Versions: make([]SupportedVersion, 0, len(sorted))}
 	for _, r := range sorted {
-		doc.Versions = append(doc.Versions, SupportedVersion{Version: r.Version, Expiration: license.FormatTime(r.Expiration())})
+		doc.Versions = append(doc.Versions, SupportedVersion{Version: r.Version, Expiration: license.FormatTime(rules.Expiration(r.rule()))})
 		if r.UpdatedAt.After(newest) {
 			newest = r.UpdatedAt
 		}
@@ -139,12 +131,10 @@ func NewSupportedVersions(releases []Release, now time.Time) SupportedVersions {
 	return doc
 }
 
-// SignSupportedVersions builds the document of releases and signs it with
-// key: "signed" is an RS256 JWT (kid in its header) whose payload is the
-// document without "signed", plus "iat" (now); it has no "exp". It returns
-// the whole document as JSON and the JWT.
-func SignSupportedVersions(releases []Release, now time.Time, key keys.Key) (document []byte, signed string, err error) {
-	doc := NewSupportedVersions(releases, now)
+// SignSupportedVersions signs doc with key: "signed" is an RS256 JWT (kid
+// in its header) whose payload is the document without "signed", plus "iat"
+// (now); it has no "exp". It returns the whole document as JSON and the JWT.
+func SignSupportedVersions(doc SupportedVersions, now time.Time, key keys.Key) (document []byte, signed string, err error) {
 	payload, err := json.Marshal(supportedVersionsClaims{SupportedVersions: doc, IssuedAt: now.Unix()})
 	if err != nil {
 		return nil, "", fmt.Errorf("supported versions: %w", err)

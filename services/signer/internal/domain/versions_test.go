@@ -36,10 +36,11 @@ func TestSignSupportedVersions(t *testing.T) {
 	clock := day("2026-11-24T10:00:00Z")
 	releases := []Release{
 		{Version: "7.10.0", ReleasedAt: day("2026-08-31T12:00:00Z"), SupportMonths: 6, UpdatedAt: day("2026-09-01T00:00:00Z")},
-		{Version: "7.2.0", ReleasedAt: day("2026-06-09T00:00:00Z"), SupportMonths: 6, UpdatedAt: day("2026-10-02T08:30:00Z")},
+		{Version: "7.2.0", ReleasedAt: day("2026-06-09T00:00:00Z"), UpdatedAt: day("2026-10-02T08:30:00Z")},
 		{Version: "6.13.0", ReleasedAt: day("2025-09-09T00:00:00Z"), SupportMonths: 12, UpdatedAt: day("2025-09-09T00:00:00Z")},
 	}
-	document, signed, err := SignSupportedVersions(releases, clock, key)
+	policy := VersionPolicy{DefaultSupportMonths: 6, UpdatedAt: day("2026-01-01T00:00:00Z")}
+	document, signed, err := SignSupportedVersions(NewSupportedVersions(releases, policy, clock), clock, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestSignSupportedVersions(t *testing.T) {
 func TestSupportedVersionsWithoutReleases(t *testing.T) {
 	t.Parallel()
 	clock := day("2026-11-24T10:00:00Z")
-	doc := NewSupportedVersions(nil, clock)
+	doc := NewSupportedVersions(nil, VersionPolicy{DefaultSupportMonths: 6}, clock)
 	b, err := json.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -113,8 +114,8 @@ func TestCheckRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.SupportMonths != DefaultSupportMonths || !r.ReleasedAt.Equal(at.Add(time.Millisecond)) {
-		t.Errorf("checked release = %+v, want the default window and a millisecond time", r)
+	if r.SupportMonths != 0 || !r.ReleasedAt.Equal(at.Add(time.Millisecond)) {
+		t.Errorf("checked release = %+v, want the policy's window (0) and a millisecond time", r)
 	}
 	for _, tc := range []struct {
 		r     Release

@@ -5,6 +5,7 @@ package issuance
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -32,7 +33,18 @@ type Service struct {
 	newID    func() string
 	plans    planCache
 	group    *groupCommitter
+	versions VersionsDocument
 }
+
+// VersionsDocument is the signed supported-versions document each license
+// embeds (see package versiondoc).
+type VersionsDocument interface {
+	Document(ctx context.Context, tx *store.Tx) (json.RawMessage, error)
+}
+
+// WithSupportedVersions makes every license embed d's document as
+// supportedVersions; without it licenses carry none.
+func WithSupportedVersions(d VersionsDocument) Option { return func(s *Service) { s.versions = d } }
 
 // Option configures a Service.
 type Option func(*Service)
@@ -158,6 +170,11 @@ func (s *Service) issue(ctx context.Context, tx *store.Tx, ws domain.Workspace, 
 	in := domain.Issue{LicenseID: s.newID(), Sequence: last + 1, Workspace: ws, Subscription: sub, Plan: plan, Address: addr, Now: now, Offline: offline}
 	if sub.Trial() {
 		if in.TrialSupport, err = s.trialSupport(ctx, tx); err != nil {
+			return domain.License{}, err
+		}
+	}
+	if s.versions != nil {
+		if in.SupportedVersions, err = s.versions.Document(ctx, tx); err != nil {
 			return domain.License{}, err
 		}
 	}

@@ -33,6 +33,8 @@ const (
 	ReasonNotSuspended        = "NOT_SUSPENDED"
 	ReasonSupportNotSelfServe = "SUPPORT_PLAN_NOT_SELF_SERVICE"
 	ReasonOverrideNotAllowed  = "OVERRIDE_NOT_ALLOWED"
+	ReasonExceptionNotFound   = "VERSION_EXCEPTION_NOT_FOUND"
+	ReasonLicenseNotFound     = "LICENSE_NOT_FOUND"
 )
 
 // errInvalidPlan marks a plan definition that would not produce a valid
@@ -43,6 +45,8 @@ func newMapper(log *slog.Logger) rpcerr.Mapper {
 	// ErrInvalidAddress also matches validate.ErrInvalid, so it comes first.
 	return rpcerr.Mapper{Domain: errDomain, Log: log, Rules: []rpcerr.Rule{
 		{Err: domain.ErrWorkspaceNotFound, Code: codes.NotFound, Reason: ReasonWorkspaceNotFound},
+		{Err: domain.ErrVersionExceptionNotFound, Code: codes.NotFound, Reason: ReasonExceptionNotFound},
+		{Err: domain.ErrLicenseNotFound, Code: codes.NotFound, Reason: ReasonLicenseNotFound},
 		{Err: domain.ErrPlanNotFound, Code: codes.NotFound, Reason: ReasonPlanNotFound},
 		{Err: domain.ErrPlanExists, Code: codes.AlreadyExists, Reason: ReasonPlanExists},
 		{Err: domain.ErrPlanVersionConflict, Code: codes.FailedPrecondition, Reason: ReasonPlanVersionConflict},

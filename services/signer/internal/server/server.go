@@ -33,6 +33,13 @@ var Policy = authn.Policy{
 	signerv1.SignerService_GetSupportedVersions_FullMethodName: {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
 	signerv1.SignerService_RecordRelease_FullMethodName:        {},
 
+	signerv1.VersionPolicyService_GetVersionPolicy_FullMethodName:       {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
+	signerv1.VersionPolicyService_SetVersionPolicy_FullMethodName:       {},
+	signerv1.VersionPolicyService_AddVersionException_FullMethodName:    {authn.RoleSupport},
+	signerv1.VersionPolicyService_RemoveVersionException_FullMethodName: {authn.RoleSupport},
+	signerv1.VersionPolicyService_ListVersionExceptions_FullMethodName:  {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
+	signerv1.VersionPolicyService_CheckVersion_FullMethodName:           {authn.RoleService},
+
 	signerv1.SubscriptionService_GrantSubscription_FullMethodName:     {authn.RoleBilling},
 	signerv1.SubscriptionService_StartTrial_FullMethodName:            {authn.RoleBilling, authn.RoleSupport, authn.RoleService},
 	signerv1.SubscriptionService_ExtendTrial_FullMethodName:           {authn.RoleSupport},

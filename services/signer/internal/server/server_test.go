@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -40,16 +42,34 @@ var apiKeys = map[string]authn.Role{
 }
 
 type env struct {
-	client signerv1.SignerServiceClient
-	subs   signerv1.SubscriptionServiceClient
-	keys   signertest.Keys
+	client   signerv1.SignerServiceClient
+	subs     signerv1.SubscriptionServiceClient
+	versions signerv1.VersionPolicyServiceClient
+	keys     signertest.Keys
+	store    *store.Store
+	pool     *pgxpool.Pool
+	// clock is the version policy server's, for exact window edges.
+	clock *clock
+}
+
+// clock is a settable time (the real one until set).
+type clock struct{ at atomic.Pointer[time.Time] }
+
+func (c *clock) Set(t time.Time) { c.at.Store(&t) }
+
+func (c *clock) Now() time.Time {
+	if t := c.at.Load(); t != nil {
+		return *t
+	}
+	return time.Now()
 }
 
 // newEnv serves the signer over bufconn behind the real interceptors.
 func newEnv(t *testing.T) env {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st := store.New(signertest.NewPool(t))
+	pool := signertest.NewPool(t)
+	st := store.New(pool)
 	km := signertest.NewKeys(t)
 	reg := signertest.NewRegistry(domain.Workspace{ID: "ws-1", CustomerID: "cus_1", RegisteredAt: time.Now()},
 		domain.Workspace{ID: "ws-2", CustomerID: "cus_2", RegisteredAt: time.Now()})
@@ -64,6 +84,8 @@ func newEnv(t *testing.T) env {
 	iss := issuance.New(st, km, reg)
 	signerv1.RegisterSignerServiceServer(srv.Server, server.New(st, iss, km, log))
 	signerv1.RegisterSubscriptionServiceServer(srv.Server, server.NewSubscriptions(iss, log))
+	clk := &clock{}
+	signerv1.RegisterVersionPolicyServiceServer(srv.Server, server.NewVersionPolicy(st, log, clk.Now))
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = srv.Server.Serve(lis) }()
 	t.Cleanup(srv.Server.Stop)
@@ -74,7 +96,10 @@ func newEnv(t *testing.T) env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return env{client: signerv1.NewSignerServiceClient(conn), subs: signerv1.NewSubscriptionServiceClient(conn), keys: km}
+	return env{
+		client: signerv1.NewSignerServiceClient(conn), subs: signerv1.NewSubscriptionServiceClient(conn),
+		versions: signerv1.NewVersionPolicyServiceClient(conn), keys: km, store: st, pool: pool, clock: clk,
+	}
 }
 
 func as(key string) grpc.CallOption { return grpc.PerRPCCredentials(authn.APIKey(key)) }
@@ -89,7 +114,7 @@ func wantStatus(t *testing.T, what string, err error, code codes.Code, reason st
 func TestPolicyCoversEveryRPC(t *testing.T) {
 	t.Parallel()
 	// Every service the signer process serves.
-	if missing := server.Policy.MissingMethods(signerv1.SignerService_ServiceDesc, signerv1.SubscriptionService_ServiceDesc); len(missing) > 0 {
+	if missing := server.Policy.MissingMethods(signerv1.SignerService_ServiceDesc, signerv1.SubscriptionService_ServiceDesc, signerv1.VersionPolicyService_ServiceDesc); len(missing) > 0 {
 		t.Errorf("RPCs without a policy: %v", missing)
 	}
 	all := []authn.Role{authn.RoleAdmin, authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService}
@@ -115,8 +140,15 @@ func TestPolicyCoversEveryRPC(t *testing.T) {
 		signerv1.SubscriptionService_SuspendSubscription_FullMethodName:   {authn.RoleAdmin, authn.RoleSupport},
 		signerv1.SubscriptionService_ReinstateSubscription_FullMethodName: {authn.RoleAdmin, authn.RoleSupport},
 		signerv1.SubscriptionService_GetEntitlement_FullMethodName:        all,
+
+		signerv1.VersionPolicyService_GetVersionPolicy_FullMethodName:       all,
+		signerv1.VersionPolicyService_SetVersionPolicy_FullMethodName:       {authn.RoleAdmin},
+		signerv1.VersionPolicyService_AddVersionException_FullMethodName:    {authn.RoleAdmin, authn.RoleSupport},
+		signerv1.VersionPolicyService_RemoveVersionException_FullMethodName: {authn.RoleAdmin, authn.RoleSupport},
+		signerv1.VersionPolicyService_ListVersionExceptions_FullMethodName:  readers,
+		signerv1.VersionPolicyService_CheckVersion_FullMethodName:           {authn.RoleAdmin, authn.RoleService},
 	}
-	for _, sd := range []grpc.ServiceDesc{signerv1.SignerService_ServiceDesc, signerv1.SubscriptionService_ServiceDesc} {
+	for _, sd := range []grpc.ServiceDesc{signerv1.SignerService_ServiceDesc, signerv1.SubscriptionService_ServiceDesc, signerv1.VersionPolicyService_ServiceDesc} {
 		for _, m := range sd.Methods {
 			if _, ok := allowed["/"+sd.ServiceName+"/"+m.MethodName]; !ok {
 				t.Errorf("the matrix below lacks %s/%s", sd.ServiceName, m.MethodName)

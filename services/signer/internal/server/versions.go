@@ -12,10 +12,14 @@ import (
 )
 
 // GetSupportedVersions implements the RPC: the supported-versions document
-// of every recorded release, signed now with the active license key and
-// queued for the issuance log.
+// of every recorded release under the version policy, signed now with the
+// active license key and queued for the issuance log.
 func (s *Server) GetSupportedVersions(ctx context.Context, _ *signerv1.GetSupportedVersionsRequest) (*signerv1.GetSupportedVersionsResponse, error) {
 	releases, err := s.store.Releases(ctx)
+	if err != nil {
+		return nil, s.errs.Map(ctx, err)
+	}
+	policy, err := s.store.VersionPolicy(ctx)
 	if err != nil {
 		return nil, s.errs.Map(ctx, err)
 	}
@@ -23,7 +27,8 @@ func (s *Server) GetSupportedVersions(ctx context.Context, _ *signerv1.GetSuppor
 	if err != nil {
 		return nil, s.errs.Map(ctx, err)
 	}
-	document, signed, err := domain.SignSupportedVersions(releases, time.Now(), key)
+	now := time.Now()
+	document, signed, err := domain.SignSupportedVersions(domain.NewSupportedVersions(releases, policy, now), now, key)
 	if err != nil {
 		return nil, s.errs.Map(ctx, err)
 	}
@@ -33,7 +38,7 @@ func (s *Server) GetSupportedVersions(ctx context.Context, _ *signerv1.GetSuppor
 	}
 	resp := &signerv1.GetSupportedVersionsResponse{DocumentJson: string(document), Signed: signed}
 	for _, r := range releases {
-		resp.Releases = append(resp.Releases, releasePB(r))
+		resp.Releases = append(resp.Releases, releasePB(r, policy))
 	}
 	return resp, nil
 }
@@ -52,12 +57,22 @@ func (s *Server) RecordRelease(ctx context.Context, req *signerv1.RecordReleaseR
 	if err != nil {
 		return nil, s.errs.Map(ctx, err)
 	}
-	return &signerv1.RecordReleaseResponse{Release: releasePB(r)}, nil
+	policy, err := s.store.VersionPolicy(ctx)
+	if err != nil {
+		return nil, s.errs.Map(ctx, err)
+	}
+	return &signerv1.RecordReleaseResponse{Release: releasePB(r, policy)}, nil
 }
 
-func releasePB(r domain.Release) *signerv1.Release {
+// releasePB shows a release with the window it has under policy (its own,
+// or the policy's default).
+func releasePB(r domain.Release, policy domain.VersionPolicy) *signerv1.Release {
+	months := r.SupportMonths
+	if months == 0 {
+		months = policy.DefaultSupportMonths
+	}
 	return &signerv1.Release{
-		Version: r.Version, ReleasedAt: timestamppb.New(r.ReleasedAt), SupportMonths: int32(r.SupportMonths),
-		Expiration: timestamppb.New(r.Expiration()), UpdatedAt: timestamppb.New(r.UpdatedAt),
+		Version: r.Version, ReleasedAt: timestamppb.New(r.ReleasedAt), SupportMonths: int32(months),
+		Expiration: timestamppb.New(policy.Expiration(r)), UpdatedAt: timestamppb.New(r.UpdatedAt),
 	}
 }

@@ -12,3 +12,9 @@ import (
 func (s *Store) LogArtifact(ctx context.Context, leaf tlog.Leaf) error {
 	return translog.Enqueue(ctx, s.pool, leaf)
 }
+
+// LogArtifact queues a signed artifact for the issuance log in the
+// transaction that signed it.
+func (t *Tx) LogArtifact(ctx context.Context, leaf tlog.Leaf) error {
+	return translog.Enqueue(ctx, t.q, leaf)
+}

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"maps"
+	"time"
 
 	"github.com/cloudlicense/authority/pkg/app"
 	"github.com/cloudlicense/authority/pkg/grpcserver"
@@ -16,6 +17,7 @@ import (
 	"github.com/cloudlicense/authority/services/sync/internal/server"
 	"github.com/cloudlicense/authority/services/sync/internal/signer"
 	"github.com/cloudlicense/authority/services/sync/internal/store"
+	"github.com/cloudlicense/authority/services/sync/internal/versions"
 )
 
 func main() { app.Main("sync", realMain) }
@@ -45,12 +47,21 @@ func realMain(ctx context.Context) error {
 	policy := maps.Clone(server.Policy)
 	maps.Copy(policy, server.AnnouncementPolicy)
 	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), policy)
-	syncv1.RegisterSyncServiceServer(srv.Server, server.New(st, licenses, base.Log))
+	// The gate's own connection: its loads start with the process and retry
+	// while the signer is not up yet, which must not put the license calls'
+	// connection into its reconnect backoff.
+	vc, err := base.Dial(cfg.SignerAddr)
+	if err != nil {
+		return err
+	}
+	gate := versions.New(signerv1.NewVersionPolicyServiceClient(vc), base.NATS, base.Log, time.Now)
+	syncv1.RegisterSyncServiceServer(srv.Server, server.New(st, licenses, base.Log).WithVersionGate(gate))
 	syncv1.RegisterAnnouncementServiceServer(srv.Server, server.NewAnnouncements(st, base.Log))
 	return base.Run(ctx,
 		base.GRPC(srv, cfg.GRPCAddr),
 		base.Relay().Run,
 		consumer.New(base.JS, base.Pool, st, base.Log).Run,
 		consumer.NewWorkspaces(base.JS, base.Pool, st, base.Log).Run,
+		gate.Run,
 	)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/cloudlicense/authority/services/sync/internal/server"
 	"github.com/cloudlicense/authority/services/sync/internal/signer"
 	"github.com/cloudlicense/authority/services/sync/internal/store"
+	"github.com/cloudlicense/authority/services/sync/internal/versions"
 )
 
 const serviceKey = "service-key"
@@ -45,7 +46,13 @@ type env struct {
 	dial   func(key string) syncv1.SyncServiceClient
 	// client calls as the gateway does, with the service key.
 	client syncv1.SyncServiceClient
+	// versions is the version gate, at a fixed clock, letting everything
+	// through until a test sets a policy.
+	versions *versions.Gate
 }
+
+// versionsClock is the version gate's clock in these tests.
+var versionsClock = time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC)
 
 func start(t testing.TB) *env {
 	t.Helper()
@@ -63,12 +70,13 @@ func start(t testing.TB) *env {
 		return authn.Principal{KeyID: key, Name: key, Role: role}, nil
 	})
 	srv := grpcserver.New(log, auth, server.Policy)
-	syncv1.RegisterSyncServiceServer(srv.Server, server.New(st, signer.New(signerv1.NewSignerServiceClient(signerConn), log), log))
+	gate := versions.New(nil, nil, log, func() time.Time { return versionsClock })
+	syncv1.RegisterSyncServiceServer(srv.Server, server.New(st, signer.New(signerv1.NewSignerServiceClient(signerConn), log), log).WithVersionGate(gate))
 	lis := bufconn.Listen(1 << 20)
 	harness.Go(t, func(ctx context.Context) error { return srv.Serve(ctx, lis, time.Second) })
 	harness.Go(t, consumer.New(js, pool, st, log).Run)
 
-	e := &env{pool: pool, js: js, signer: fake}
+	e := &env{pool: pool, js: js, signer: fake, versions: gate}
 	e.dial = func(key string) syncv1.SyncServiceClient {
 		conn, err := grpc.NewClient("passthrough:///sync",
 			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),

@@ -21,5 +21,6 @@ func newMapper(log *slog.Logger) rpcerr.Mapper {
 		{Err: validate.ErrInvalid, Code: codes.InvalidArgument, Reason: "INVALID_REGISTRATION_DATA"},
 		{Err: domain.ErrWorkspaceNotFound, Code: codes.NotFound, Reason: "WORKSPACE_NOT_FOUND"},
 		{Err: domain.ErrSignerUnavailable, Code: codes.Unavailable, Reason: "UNAVAILABLE"},
+		{Err: domain.ErrUnsupportedVersion, Code: codes.FailedPrecondition, Reason: "UNSUPPORTED_VERSION"},
 	}}
 }

@@ -27,18 +27,33 @@ type Licenser interface {
 	EnsureLicense(ctx context.Context, workspaceID, address string) (domain.License, error)
 }
 
+// VersionGate refuses a workspace whose version is no longer supported
+// (domain.ErrUnsupportedVersion). It decides from memory: it is on every
+// sync.
+type VersionGate interface {
+	Check(ctx context.Context, workspaceID, version string) error
+}
+
 // Server implements syncv1.SyncServiceServer.
 type Server struct {
 	syncv1.UnimplementedSyncServiceServer
-	store  *store.Store
-	signer Licenser
-	errs   rpcerr.Mapper
-	log    *slog.Logger
+	store    *store.Store
+	signer   Licenser
+	errs     rpcerr.Mapper
+	log      *slog.Logger
+	versions VersionGate
 }
 
 // New returns the server.
 func New(st *store.Store, signer Licenser, log *slog.Logger) *Server {
 	return &Server{store: st, signer: signer, log: log, errs: newMapper(log)}
+}
+
+// WithVersionGate makes Sync refuse the versions g refuses, before anything
+// is written.
+func (s *Server) WithVersionGate(g VersionGate) *Server {
+	s.versions = g
+	return s
 }
 
 // GetSyncView implements the RPC.

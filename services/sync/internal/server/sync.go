@@ -21,6 +21,11 @@ func (s *Server) Sync(ctx context.Context, req *syncv1.SyncRequest) (*syncv1.Syn
 	if err := report.Validate(); err != nil {
 		return nil, s.errs.Map(ctx, err)
 	}
+	if s.versions != nil {
+		if err := s.versions.Check(ctx, id, report.Version); err != nil {
+			return nil, s.errs.Map(ctx, err)
+		}
+	}
 	view, err := s.store.RecordReport(ctx, id, report)
 	switch {
 	case errors.Is(err, domain.ErrWorkspaceNotFound):

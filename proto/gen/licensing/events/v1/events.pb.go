@@ -624,6 +624,62 @@ func (x *CredentialsRevoked) GetRevokedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// SupportedVersionsChanged: licensing.supportedversions.changed.v1. A
+// release, the version policy or an exception changed; holders of a copy of
+// the policy reload it from the signer.
+type SupportedVersionsChanged struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ChangedAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
+	// What changed, for logs: "release", "policy", "exception".
+	What          string `protobuf:"bytes,2,opt,name=what,proto3" json:"what,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SupportedVersionsChanged) Reset() {
+	*x = SupportedVersionsChanged{}
+	mi := &file_licensing_events_v1_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SupportedVersionsChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SupportedVersionsChanged) ProtoMessage() {}
+
+func (x *SupportedVersionsChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_events_v1_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SupportedVersionsChanged.ProtoReflect.Descriptor instead.
+func (*SupportedVersionsChanged) Descriptor() ([]byte, []int) {
+	return file_licensing_events_v1_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SupportedVersionsChanged) GetChangedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangedAt
+	}
+	return nil
+}
+
+func (x *SupportedVersionsChanged) GetWhat() string {
+	if x != nil {
+		return x.What
+	}
+	return ""
+}
+
 var File_licensing_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_licensing_events_v1_events_proto_rawDesc = "" +
@@ -680,7 +736,11 @@ const file_licensing_events_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"client_ids\x18\x02 \x03(\tR\tclientIds\x129\n" +
 	"\n" +
-	"revoked_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAtB\xde\x01\n" +
+	"revoked_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"i\n" +
+	"\x18SupportedVersionsChanged\x129\n" +
+	"\n" +
+	"changed_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\x12\x12\n" +
+	"\x04what\x18\x02 \x01(\tR\x04whatB\xde\x01\n" +
 	"\x17com.licensing.events.v1B\vEventsProtoP\x01ZHgithub.com/cloudlicense/authority/proto/gen/licensing/events/v1;eventsv1\xa2\x02\x03LEX\xaa\x02\x13Licensing.Events.V1\xca\x02\x13Licensing\\Events\\V1\xe2\x02\x1fLicensing\\Events\\V1\\GPBMetadata\xea\x02\x15Licensing::Events::V1b\x06proto3"
 
 var (
@@ -695,7 +755,7 @@ func file_licensing_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_licensing_events_v1_events_proto_rawDescData
 }
 
-var file_licensing_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_licensing_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_licensing_events_v1_events_proto_goTypes = []any{
 	(*WorkspaceRegistered)(nil),       // 0: licensing.events.v1.WorkspaceRegistered
 	(*WorkspaceSynced)(nil),           // 1: licensing.events.v1.WorkspaceSynced
@@ -705,22 +765,24 @@ var file_licensing_events_v1_events_proto_goTypes = []any{
 	(*WorkspaceDeregistered)(nil),     // 5: licensing.events.v1.WorkspaceDeregistered
 	(*RegistrationIntentCreated)(nil), // 6: licensing.events.v1.RegistrationIntentCreated
 	(*CredentialsRevoked)(nil),        // 7: licensing.events.v1.CredentialsRevoked
-	(*timestamppb.Timestamp)(nil),     // 8: google.protobuf.Timestamp
+	(*SupportedVersionsChanged)(nil),  // 8: licensing.events.v1.SupportedVersionsChanged
+	(*timestamppb.Timestamp)(nil),     // 9: google.protobuf.Timestamp
 }
 var file_licensing_events_v1_events_proto_depIdxs = []int32{
-	8, // 0: licensing.events.v1.WorkspaceRegistered.registered_at:type_name -> google.protobuf.Timestamp
-	8, // 1: licensing.events.v1.WorkspaceSynced.synced_at:type_name -> google.protobuf.Timestamp
-	8, // 2: licensing.events.v1.CredentialsIssued.issued_at:type_name -> google.protobuf.Timestamp
-	8, // 3: licensing.events.v1.LicenseIssued.issued_at:type_name -> google.protobuf.Timestamp
-	8, // 4: licensing.events.v1.LicenseWithdrawn.withdrawn_at:type_name -> google.protobuf.Timestamp
-	8, // 5: licensing.events.v1.WorkspaceDeregistered.deregistered_at:type_name -> google.protobuf.Timestamp
-	8, // 6: licensing.events.v1.RegistrationIntentCreated.created_at:type_name -> google.protobuf.Timestamp
-	8, // 7: licensing.events.v1.CredentialsRevoked.revoked_at:type_name -> google.protobuf.Timestamp
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	9, // 0: licensing.events.v1.WorkspaceRegistered.registered_at:type_name -> google.protobuf.Timestamp
+	9, // 1: licensing.events.v1.WorkspaceSynced.synced_at:type_name -> google.protobuf.Timestamp
+	9, // 2: licensing.events.v1.CredentialsIssued.issued_at:type_name -> google.protobuf.Timestamp
+	9, // 3: licensing.events.v1.LicenseIssued.issued_at:type_name -> google.protobuf.Timestamp
+	9, // 4: licensing.events.v1.LicenseWithdrawn.withdrawn_at:type_name -> google.protobuf.Timestamp
+	9, // 5: licensing.events.v1.WorkspaceDeregistered.deregistered_at:type_name -> google.protobuf.Timestamp
+	9, // 6: licensing.events.v1.RegistrationIntentCreated.created_at:type_name -> google.protobuf.Timestamp
+	9, // 7: licensing.events.v1.CredentialsRevoked.revoked_at:type_name -> google.protobuf.Timestamp
+	9, // 8: licensing.events.v1.SupportedVersionsChanged.changed_at:type_name -> google.protobuf.Timestamp
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_licensing_events_v1_events_proto_init() }
@@ -734,7 +796,7 @@ func file_licensing_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_licensing_events_v1_events_proto_rawDesc), len(file_licensing_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
