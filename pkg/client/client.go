@@ -38,7 +38,9 @@ type Client struct {
 	Signer   signerv1.SignerServiceClient
 	// Subscriptions is served by the signer process.
 	Subscriptions signerv1.SubscriptionServiceClient
-	Sync          syncv1.SyncServiceClient
+	// Keys (the license signing keyset) is served by the signer process.
+	Keys signerv1.KeyServiceClient
+	Sync syncv1.SyncServiceClient
 	// Announcements is served by the sync process.
 	Announcements syncv1.AnnouncementServiceClient
 	conns         []*grpc.ClientConn
@@ -62,6 +64,7 @@ func New(cfg Config) (*Client, error) {
 	c.Tokens = tokensv1.NewTokenServiceClient(c.conns[1])
 	c.Signer = signerv1.NewSignerServiceClient(c.conns[2])
 	c.Subscriptions = signerv1.NewSubscriptionServiceClient(c.conns[2])
+	c.Keys = signerv1.NewKeyServiceClient(c.conns[2])
 	c.Sync = syncv1.NewSyncServiceClient(c.conns[3])
 	c.Announcements = syncv1.NewAnnouncementServiceClient(c.conns[3])
 	return c, nil
