@@ -15,6 +15,7 @@ import (
 	"github.com/cloudlicense/authority/services/signer/internal/consumer"
 	"github.com/cloudlicense/authority/services/signer/internal/directory"
 	"github.com/cloudlicense/authority/services/signer/internal/issuance"
+	"github.com/cloudlicense/authority/services/signer/internal/keyset"
 	"github.com/cloudlicense/authority/services/signer/internal/server"
 	"github.com/cloudlicense/authority/services/signer/internal/store"
 )
@@ -26,7 +27,19 @@ func realMain(ctx context.Context) error {
 	if err := app.Load(ctx, &cfg); err != nil {
 		return err
 	}
-	km, err := keys.LoadOrCreateFile(cfg.SigningKeyFile, cfg.GenerateSigningKey)
+	seed, err := keys.LoadOrCreateFile(cfg.SigningKeyFile, cfg.GenerateSigningKey)
+	if err != nil {
+		return err
+	}
+	kekPath := cfg.KeyEncryptionKeyFile
+	if kekPath == "" {
+		kekPath = keys.DefaultKEKPath(cfg.SigningKeyFile)
+	}
+	kek, err := keys.LoadOrCreateKEK(kekPath, cfg.GenerateSigningKey)
+	if err != nil {
+		return err
+	}
+	sealed, err := keys.NewSealed(kek)
 	if err != nil {
 		return err
 	}
@@ -46,14 +59,24 @@ func realMain(ctx context.Context) error {
 	}
 
 	st := store.New(base.Pool)
+	ks := keyset.New(st, keys.NewRing(sealed), sealed,
+		keyset.Config{PublishLead: cfg.KeysetPublishLead, VerifyAfterRetire: cfg.KeysetVerifyAfterRetire}, base.Log)
+	if err := ks.Bootstrap(ctx, seed.PrivateKey()); err != nil {
+		return err
+	}
+	km := ks.Manager()
 	iss := issuance.New(st, km, directory.NewRegistry(registryv1.NewRegistryServiceClient(rc)))
+	resigner := keyset.NewResigner(st, ks, iss, cfg.ResignBatch, cfg.KeysetRefresh, base.Log)
 	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), server.Policy)
 	signerv1.RegisterSignerServiceServer(srv.Server, server.New(st, iss, km, base.Log))
 	signerv1.RegisterSubscriptionServiceServer(srv.Server, server.NewSubscriptions(iss, base.Log))
+	signerv1.RegisterKeyServiceServer(srv.Server, server.NewKeys(st, ks, resigner, base.Log))
 	return base.Run(ctx,
 		base.GRPC(srv, cfg.GRPCAddr),
 		base.Relay().Run,
 		consumer.New(base.JS, base.Pool, iss, base.Log).Run,
 		issuance.NewLoop(iss, cfg.LifecycleInterval, base.Log).Run,
+		ks.Watch(base.NATS, cfg.KeysetRefresh),
+		resigner.Run,
 	)
 }

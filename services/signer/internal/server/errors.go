@@ -33,6 +33,12 @@ const (
 	ReasonNotSuspended        = "NOT_SUSPENDED"
 	ReasonSupportNotSelfServe = "SUPPORT_PLAN_NOT_SELF_SERVICE"
 	ReasonOverrideNotAllowed  = "OVERRIDE_NOT_ALLOWED"
+	ReasonKeyExists           = "KEY_EXISTS"
+	ReasonKeyNotFound         = "KEY_NOT_FOUND"
+	ReasonKeyRevoked          = "KEY_REVOKED"
+	ReasonNoNextKey           = "NO_NEXT_KEY"
+	ReasonNextKeyTooNew       = "NEXT_KEY_TOO_NEW"
+	ReasonResignJobNotFound   = "RESIGN_JOB_NOT_FOUND"
 )
 
 // errInvalidPlan marks a plan definition that would not produce a valid
@@ -56,6 +62,12 @@ func newMapper(log *slog.Logger) rpcerr.Mapper {
 		{Err: domain.ErrAlreadySuspended, Code: codes.FailedPrecondition, Reason: ReasonAlreadySuspended},
 		{Err: domain.ErrNotSuspended, Code: codes.FailedPrecondition, Reason: ReasonNotSuspended},
 		{Err: domain.ErrSupportNotSelfService, Code: codes.FailedPrecondition, Reason: ReasonSupportNotSelfServe},
+		{Err: domain.ErrKeyExists, Code: codes.AlreadyExists, Reason: ReasonKeyExists},
+		{Err: domain.ErrKeyNotFound, Code: codes.NotFound, Reason: ReasonKeyNotFound},
+		{Err: domain.ErrKeyRevoked, Code: codes.FailedPrecondition, Reason: ReasonKeyRevoked},
+		{Err: domain.ErrNoNextKey, Code: codes.FailedPrecondition, Reason: ReasonNoNextKey},
+		{Err: domain.ErrNextKeyTooNew, Code: codes.FailedPrecondition, Reason: ReasonNextKeyTooNew},
+		{Err: domain.ErrResignJobNotFound, Code: codes.NotFound, Reason: ReasonResignJobNotFound},
 		{Err: domain.ErrInvalidAddress, Code: codes.InvalidArgument, Reason: ReasonInvalidAddress},
 		{Err: errInvalidPlan, Code: codes.InvalidArgument, Reason: ReasonInvalidPlan},
 		{Err: validate.ErrInvalid, Code: codes.InvalidArgument, Reason: ReasonInvalidRequest},

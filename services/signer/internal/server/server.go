@@ -33,6 +33,13 @@ var Policy = authn.Policy{
 	signerv1.SignerService_GetSupportedVersions_FullMethodName: {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
 	signerv1.SignerService_RecordRelease_FullMethodName:        {},
 
+	signerv1.KeyService_ListKeys_FullMethodName:     {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
+	signerv1.KeyService_RotateKeys_FullMethodName:   {},
+	signerv1.KeyService_ImportKey_FullMethodName:    {},
+	signerv1.KeyService_RevokeKey_FullMethodName:    {},
+	signerv1.KeyService_StartResign_FullMethodName:  {},
+	signerv1.KeyService_GetResignJob_FullMethodName: {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
+
 	signerv1.SubscriptionService_GrantSubscription_FullMethodName:     {authn.RoleBilling},
 	signerv1.SubscriptionService_StartTrial_FullMethodName:            {authn.RoleBilling, authn.RoleSupport, authn.RoleService},
 	signerv1.SubscriptionService_ExtendTrial_FullMethodName:           {authn.RoleSupport},
