@@ -64,6 +64,7 @@ func (a *API) Handler() http.Handler {
 	handle("GET "+confirmPath, a.confirmShow)
 	handle("POST "+confirmPath, a.confirmDecide)
 	handle("GET /v2/server/supportedVersions", a.supportedVersions)
+	handle("GET /.well-known/jwks.json", a.jwks)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocolError{http.StatusNotFound, "not_found", "no such endpoint: " + r.Method + " " + r.URL.Path})
