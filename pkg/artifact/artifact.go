@@ -61,7 +61,9 @@ type Report struct {
 	License *license.Summary `json:"license,omitempty"`
 }
 
-func (r *Report) ok(format string, a ...any) { r.Findings = append(r.Findings, fmt.Sprintf(format, a...)) }
+func (r *Report) ok(format string, a ...any) {
+	r.Findings = append(r.Findings, fmt.Sprintf(format, a...))
+}
 
 func (r *Report) bad(format string, a ...any) {
 	msg := fmt.Sprintf(format, a...)
