@@ -31,6 +31,13 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	base, err := app.Start(ctx, "signer", cfg.Config, store.Migrations())
+	if err != nil {
+		return err
+	}
+	defer base.Close()
+	// The key-encryption key is read after migrating, so the migration step
+	// needs no access to it.
 	kekPath := cfg.KeyEncryptionKeyFile
 	if kekPath == "" {
 		kekPath = keys.DefaultKEKPath(cfg.SigningKeyFile)
@@ -43,11 +50,6 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	base, err := app.Start(ctx, "signer", cfg.Config, store.Migrations())
-	if err != nil {
-		return err
-	}
-	defer base.Close()
 
 	tc, err := base.Dial(cfg.TokensAddr)
 	if err != nil {
