@@ -8,6 +8,7 @@ import (
 	"github.com/cloudlicense/authority/pkg/app"
 	"github.com/cloudlicense/authority/pkg/grpcserver"
 	"github.com/cloudlicense/authority/pkg/keys"
+	"github.com/cloudlicense/authority/pkg/keyset"
 	registryv1 "github.com/cloudlicense/authority/proto/gen/licensing/registry/v1"
 	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
 	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
@@ -15,7 +16,7 @@ import (
 	"github.com/cloudlicense/authority/services/signer/internal/consumer"
 	"github.com/cloudlicense/authority/services/signer/internal/directory"
 	"github.com/cloudlicense/authority/services/signer/internal/issuance"
-	"github.com/cloudlicense/authority/services/signer/internal/keyset"
+	"github.com/cloudlicense/authority/services/signer/internal/resign"
 	"github.com/cloudlicense/authority/services/signer/internal/server"
 	"github.com/cloudlicense/authority/services/signer/internal/store"
 )
@@ -31,7 +32,7 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	base, err := app.Start(ctx, "signer", cfg.Config, store.Migrations())
+	base, err := app.Start(ctx, "signer", cfg.Config, store.Migrations(), keyset.Migrations())
 	if err != nil {
 		return err
 	}
@@ -61,14 +62,14 @@ func realMain(ctx context.Context) error {
 	}
 
 	st := store.New(base.Pool)
-	ks := keyset.New(st, keys.NewRing(sealed), sealed,
-		keyset.Config{PublishLead: cfg.KeysetPublishLead, VerifyAfterRetire: cfg.KeysetVerifyAfterRetire}, base.Log)
+	ks := keyset.New(base.Pool, keys.NewRing(sealed), sealed,
+		keyset.Config{Purpose: "license", PublishLead: cfg.KeysetPublishLead, VerifyAfterRetire: cfg.KeysetVerifyAfterRetire}, base.Log)
 	if err := ks.Bootstrap(ctx, seed.PrivateKey()); err != nil {
 		return err
 	}
 	km := ks.Manager()
 	iss := issuance.New(st, km, directory.NewRegistry(registryv1.NewRegistryServiceClient(rc)))
-	resigner := keyset.NewResigner(st, ks, iss, cfg.ResignBatch, cfg.KeysetRefresh, base.Log)
+	resigner := resign.New(st, km, iss, cfg.ResignBatch, cfg.KeysetRefresh, base.Log)
 	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), server.Policy)
 	signerv1.RegisterSignerServiceServer(srv.Server, server.New(st, iss, km, base.Log))
 	signerv1.RegisterSubscriptionServiceServer(srv.Server, server.NewSubscriptions(iss, base.Log))

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/cloudlicense/authority/pkg/keyset"
 	"github.com/cloudlicense/authority/pkg/rpcerr"
 	"github.com/cloudlicense/authority/pkg/validate"
 	"github.com/cloudlicense/authority/services/signer/internal/domain"
@@ -62,11 +63,11 @@ func newMapper(log *slog.Logger) rpcerr.Mapper {
 		{Err: domain.ErrAlreadySuspended, Code: codes.FailedPrecondition, Reason: ReasonAlreadySuspended},
 		{Err: domain.ErrNotSuspended, Code: codes.FailedPrecondition, Reason: ReasonNotSuspended},
 		{Err: domain.ErrSupportNotSelfService, Code: codes.FailedPrecondition, Reason: ReasonSupportNotSelfServe},
-		{Err: domain.ErrKeyExists, Code: codes.AlreadyExists, Reason: ReasonKeyExists},
-		{Err: domain.ErrKeyNotFound, Code: codes.NotFound, Reason: ReasonKeyNotFound},
-		{Err: domain.ErrKeyRevoked, Code: codes.FailedPrecondition, Reason: ReasonKeyRevoked},
-		{Err: domain.ErrNoNextKey, Code: codes.FailedPrecondition, Reason: ReasonNoNextKey},
-		{Err: domain.ErrNextKeyTooNew, Code: codes.FailedPrecondition, Reason: ReasonNextKeyTooNew},
+		{Err: keyset.ErrKeyExists, Code: codes.AlreadyExists, Reason: ReasonKeyExists},
+		{Err: keyset.ErrKeyNotFound, Code: codes.NotFound, Reason: ReasonKeyNotFound},
+		{Err: keyset.ErrKeyRevoked, Code: codes.FailedPrecondition, Reason: ReasonKeyRevoked},
+		{Err: keyset.ErrNoNextKey, Code: codes.FailedPrecondition, Reason: ReasonNoNextKey},
+		{Err: keyset.ErrNextKeyTooNew, Code: codes.FailedPrecondition, Reason: ReasonNextKeyTooNew},
 		{Err: domain.ErrResignJobNotFound, Code: codes.NotFound, Reason: ReasonResignJobNotFound},
 		{Err: domain.ErrInvalidAddress, Code: codes.InvalidArgument, Reason: ReasonInvalidAddress},
 		{Err: errInvalidPlan, Code: codes.InvalidArgument, Reason: ReasonInvalidPlan},

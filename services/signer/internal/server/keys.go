@@ -8,10 +8,11 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cloudlicense/authority/pkg/keyset"
 	"github.com/cloudlicense/authority/pkg/rpcerr"
 	"github.com/cloudlicense/authority/pkg/validate"
 	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
-	"github.com/cloudlicense/authority/services/signer/internal/keyset"
+	"github.com/cloudlicense/authority/services/signer/internal/resign"
 	"github.com/cloudlicense/authority/services/signer/internal/store"
 )
 
@@ -20,12 +21,12 @@ type Keys struct {
 	signerv1.UnimplementedKeyServiceServer
 	store    *store.Store
 	keyset   *keyset.Service
-	resigner *keyset.Resigner
+	resigner *resign.Resigner
 	errs     rpcerr.Mapper
 }
 
 // NewKeys returns the key service.
-func NewKeys(st *store.Store, ks *keyset.Service, rs *keyset.Resigner, log *slog.Logger) *Keys {
+func NewKeys(st *store.Store, ks *keyset.Service, rs *resign.Resigner, log *slog.Logger) *Keys {
 	return &Keys{store: st, keyset: ks, resigner: rs, errs: newMapper(log)}
 }
 
@@ -93,14 +94,14 @@ func (s *Keys) GetResignJob(ctx context.Context, req *signerv1.GetResignJobReque
 	return &signerv1.GetResignJobResponse{Job: resignJobPB(j)}, nil
 }
 
-func optKeyPB(k store.SigningKey) *signerv1.SigningKey {
+func optKeyPB(k keyset.Key) *signerv1.SigningKey {
 	if k.ID == "" {
 		return nil
 	}
 	return signingKeyPB(k)
 }
 
-func signingKeyPB(k store.SigningKey) *signerv1.SigningKey {
+func signingKeyPB(k keyset.Key) *signerv1.SigningKey {
 	spki, _ := x509.MarshalPKIXPublicKey(k.Public) // an RSA key always encodes
 	return &signerv1.SigningKey{
 		Kid: k.ID, Algorithm: k.Algorithm, State: string(k.State), SpkiDer: spki, Backend: k.Backend,

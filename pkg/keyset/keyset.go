@@ -1,24 +1,56 @@
-// Package keyset manages the license signing keyset: keys with ids, windows
-// and states in the signer's schema, their changes (bootstrap, rotation,
+// Package keyset manages a signing keyset kept in a service's own schema:
+// keys with ids, windows and states, their changes (bootstrap, rotation,
 // import, revocation) each in one transaction with its keyset.changed event,
 // and the in-memory keys.Ring that signing reads, refreshed on every change.
+// The signer keeps the license keyset with it, the token service the
+// access-token keyset.
 package keyset
 
 import (
 	"context"
 	"crypto/rsa"
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cloudlicense/authority/pkg/events"
 	"github.com/cloudlicense/authority/pkg/keys"
+	"github.com/cloudlicense/authority/pkg/pgdb"
 	"github.com/cloudlicense/authority/pkg/validate"
-	"github.com/cloudlicense/authority/services/signer/internal/domain"
-	"github.com/cloudlicense/authority/services/signer/internal/store"
+	eventsv1 "github.com/cloudlicense/authority/proto/gen/licensing/events/v1"
+)
+
+//go:embed sql/*.sql
+var migrations embed.FS
+
+// Migrations are the keyset's tables, applied in the owning service's schema
+// (app.Start's shared sources), before the service's own migrations.
+func Migrations() pgdb.Source {
+	sub, _ := fs.Sub(migrations, "sql")
+	return pgdb.Source{Name: "keyset", FS: sub}
+}
+
+// Errors of keyset changes.
+var (
+	// ErrKeyExists: importing a key the keyset holds already.
+	ErrKeyExists = errors.New("signing key exists already")
+	// ErrKeyNotFound: no key with that kid.
+	ErrKeyNotFound = errors.New("signing key not found")
+	// ErrKeyRevoked: changing a key that is revoked.
+	ErrKeyRevoked = errors.New("signing key is revoked")
+	// ErrNoNextKey: rotating a keyset with no next key.
+	ErrNoNextKey = errors.New("the keyset has no next key")
+	// ErrNextKeyTooNew: rotating before the next key has been published for
+	// the publish lead.
+	ErrNextKeyTooNew = errors.New("the next key has not been published long enough")
 )
 
 // Kinds of change, as keyset.changed names them.
@@ -36,16 +68,19 @@ type Change struct {
 	Version int64
 	At      time.Time
 	// Keys is the keyset after the change.
-	Keys []store.SigningKey
+	Keys []Key
 }
 
 // Hook is called inside the transaction of every change, after the change
 // and its event are written: what it writes commits or rolls back with the
 // change (the issuance log appends its "keyset change" entry here).
-type Hook func(ctx context.Context, tx *store.Tx, c Change) error
+type Hook func(ctx context.Context, tx pgx.Tx, c Change) error
 
-// Config sets the keyset's timing.
+// Config names a keyset and sets its timing.
 type Config struct {
+	// Purpose names the keyset ("license", "access-token"): the aggregate
+	// of its keyset.changed events.
+	Purpose string
 	// PublishLead is how long a key is published as next before a rotation
 	// may promote it: longer than any verifier caches the keyset.
 	PublishLead time.Duration
@@ -56,7 +91,7 @@ type Config struct {
 
 // Service changes the keyset and keeps the ring current.
 type Service struct {
-	store   *store.Store
+	pool    *pgxpool.Pool
 	ring    *keys.Ring
 	backend keys.Backend
 	cfg     Config
@@ -74,10 +109,10 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // WithHook adds a hook run in every change's transaction.
 func WithHook(h Hook) Option { return func(s *Service) { s.hooks = append(s.hooks, h) } }
 
-// New returns the service. New keys go to backend; ring must be able to
-// open them.
-func New(st *store.Store, ring *keys.Ring, backend keys.Backend, cfg Config, log *slog.Logger, opts ...Option) *Service {
-	s := &Service{store: st, ring: ring, backend: backend, cfg: cfg, log: log, now: time.Now}
+// New returns the service over the keyset in pool's schema. New keys go to
+// backend; ring must be able to open them.
+func New(pool *pgxpool.Pool, ring *keys.Ring, backend keys.Backend, cfg Config, log *slog.Logger, opts ...Option) *Service {
+	s := &Service{pool: pool, ring: ring, backend: backend, cfg: cfg, log: log, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -90,15 +125,15 @@ func (s *Service) Manager() keys.Manager { return s.ring }
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 // Keys returns the keyset, newest first.
-func (s *Service) Keys(ctx context.Context) ([]store.SigningKey, error) {
-	return s.store.SigningKeys(ctx)
+func (s *Service) Keys(ctx context.Context) ([]Key, error) {
+	return listKeys(ctx, s.pool)
 }
 
 // Reload reads the keyset into the ring.
 func (s *Service) Reload(ctx context.Context) error {
-	all, err := s.store.SigningKeys(ctx)
+	all, err := listKeys(ctx, s.pool)
 	if err != nil {
-		return fmt.Errorf("load keyset: %w", err)
+		return fmt.Errorf("load %s keyset: %w", s.cfg.Purpose, err)
 	}
 	recs := make([]keys.Record, len(all))
 	for i, k := range all {
@@ -111,7 +146,7 @@ func (s *Service) Reload(ctx context.Context) error {
 // key file's, so workspaces that trust it keep verifying) as active and a
 // new next key. A keyset that has keys is only loaded.
 func (s *Service) Bootstrap(ctx context.Context, initial *rsa.PrivateKey) error {
-	existing, err := s.store.SigningKeys(ctx)
+	existing, err := listKeys(ctx, s.pool)
 	if err != nil {
 		return err
 	}
@@ -124,7 +159,7 @@ func (s *Service) Bootstrap(ctx context.Context, initial *rsa.PrivateKey) error 
 		if err != nil {
 			return err
 		}
-		err = s.change(ctx, func(tx *store.Tx, all []store.SigningKey, now time.Time) (string, string, error) {
+		err = s.change(ctx, func(tx pgx.Tx, all []Key, now time.Time) (string, string, error) {
 			if len(all) > 0 {
 				return "", "", nil // another replica bootstrapped first
 			}
@@ -132,10 +167,10 @@ func (s *Service) Bootstrap(ctx context.Context, initial *rsa.PrivateKey) error 
 			// upgraded deployment), so its signing window has an open start.
 			active.State, active.CreatedAt = keys.StateActive, now
 			next.CreatedAt = now
-			if err := tx.InsertSigningKey(ctx, active); err != nil {
+			if err := insertKey(ctx, tx, active); err != nil {
 				return "", "", err
 			}
-			return ChangeCreated, active.ID, tx.InsertSigningKey(ctx, next)
+			return ChangeCreated, active.ID, insertKey(ctx, tx, next)
 		})
 		if err != nil {
 			return err
@@ -146,9 +181,9 @@ func (s *Service) Bootstrap(ctx context.Context, initial *rsa.PrivateKey) error 
 
 // RotateResult is the keyset's three working keys after a rotation.
 type RotateResult struct {
-	Active, Next store.SigningKey
+	Active, Next Key
 	// Retired is the key that was active; zero when there was none.
-	Retired store.SigningKey
+	Retired Key
 }
 
 // Rotate promotes the next key to active, retires the active key (its
@@ -161,27 +196,27 @@ func (s *Service) Rotate(ctx context.Context, force bool) (RotateResult, error) 
 		return RotateResult{}, err
 	}
 	var res RotateResult
-	err = s.change(ctx, func(tx *store.Tx, all []store.SigningKey, now time.Time) (string, string, error) {
+	err = s.change(ctx, func(tx pgx.Tx, all []Key, now time.Time) (string, string, error) {
 		next, ok := find(all, keys.StateNext)
 		if !ok {
-			return "", "", domain.ErrNoNextKey
+			return "", "", ErrNoNextKey
 		}
 		if ready := next.CreatedAt.Add(s.cfg.PublishLead); !force && now.Before(ready) {
 			return "", "", fmt.Errorf("%w: key %s was published %s and may be promoted from %s (or force the rotation)",
-				domain.ErrNextKeyTooNew, next.ID, next.CreatedAt.Format(time.RFC3339), ready.Format(time.RFC3339))
+				ErrNextKeyTooNew, next.ID, next.CreatedAt.Format(time.RFC3339), ready.Format(time.RFC3339))
 		}
 		if active, ok := find(all, keys.StateActive); ok {
 			res.Retired = s.retire(active, now)
-			if err := tx.UpdateSigningKey(ctx, res.Retired); err != nil {
+			if err := updateKey(ctx, tx, res.Retired); err != nil {
 				return "", "", err
 			}
 		}
 		next.State, next.NotBefore = keys.StateActive, now
-		if err := tx.UpdateSigningKey(ctx, next); err != nil {
+		if err := updateKey(ctx, tx, next); err != nil {
 			return "", "", err
 		}
 		fresh.CreatedAt = now
-		if err := tx.InsertSigningKey(ctx, fresh); err != nil {
+		if err := insertKey(ctx, tx, fresh); err != nil {
 			return "", "", err
 		}
 		res.Active, res.Next = next, fresh
@@ -193,25 +228,25 @@ func (s *Service) Rotate(ctx context.Context, force bool) (RotateResult, error) 
 // Import takes an existing RSA private key into the keyset: as the active
 // key at once when activate is set (the active key retires), else as the
 // next key (replacing, revoked, a next key that never signed).
-func (s *Service) Import(ctx context.Context, privatePEM []byte, activate bool) (store.SigningKey, error) {
+func (s *Service) Import(ctx context.Context, privatePEM []byte, activate bool) (Key, error) {
 	priv, err := keys.ParsePrivateKeyPEM(privatePEM)
 	if err != nil {
-		return store.SigningKey{}, validate.Field("private_key_pem", "%s", err.Error())
+		return Key{}, validate.Field("private_key_pem", "%s", err.Error())
 	}
 	rec, err := s.importRecord(ctx, priv)
 	if err != nil {
-		return store.SigningKey{}, err
+		return Key{}, err
 	}
-	err = s.change(ctx, func(tx *store.Tx, all []store.SigningKey, now time.Time) (string, string, error) {
+	err = s.change(ctx, func(tx pgx.Tx, all []Key, now time.Time) (string, string, error) {
 		for _, k := range all {
 			if k.ID == rec.ID {
-				return "", "", fmt.Errorf("%w: %s (%s)", domain.ErrKeyExists, k.ID, k.State)
+				return "", "", fmt.Errorf("%w: %s (%s)", ErrKeyExists, k.ID, k.State)
 			}
 		}
 		rec.CreatedAt = now
 		if activate {
 			if active, ok := find(all, keys.StateActive); ok {
-				if err := tx.UpdateSigningKey(ctx, s.retire(active, now)); err != nil {
+				if err := updateKey(ctx, tx, s.retire(active, now)); err != nil {
 					return "", "", err
 				}
 			}
@@ -219,11 +254,11 @@ func (s *Service) Import(ctx context.Context, privatePEM []byte, activate bool) 
 			rec.State = keys.StateActive
 		} else if next, ok := find(all, keys.StateNext); ok {
 			next.State, next.RevokedAt, next.RevokedReason = keys.StateRevoked, now, "replaced by imported key "+rec.ID
-			if err := tx.UpdateSigningKey(ctx, next); err != nil {
+			if err := updateKey(ctx, tx, next); err != nil {
 				return "", "", err
 			}
 		}
-		return ChangeImported, rec.ID, tx.InsertSigningKey(ctx, rec)
+		return ChangeImported, rec.ID, insertKey(ctx, tx, rec)
 	})
 	return rec, err
 }
@@ -232,7 +267,7 @@ func (s *Service) Import(ctx context.Context, privatePEM []byte, activate bool) 
 // key is replaced at once by the next key, whatever the publish lead, since
 // signing on with a compromised key is worse than verifiers refreshing; a
 // new next key is published whenever the next key was used up.
-func (s *Service) Revoke(ctx context.Context, kid, reason string) (revoked, promoted store.SigningKey, err error) {
+func (s *Service) Revoke(ctx context.Context, kid, reason string) (revoked, promoted Key, err error) {
 	var errs []error
 	if kid == "" {
 		errs = append(errs, validate.Field("kid", "required"))
@@ -247,8 +282,8 @@ func (s *Service) Revoke(ctx context.Context, kid, reason string) (revoked, prom
 	if err != nil {
 		return revoked, promoted, err
 	}
-	err = s.change(ctx, func(tx *store.Tx, all []store.SigningKey, now time.Time) (string, string, error) {
-		var target store.SigningKey
+	err = s.change(ctx, func(tx pgx.Tx, all []Key, now time.Time) (string, string, error) {
+		var target Key
 		for _, k := range all {
 			if k.ID == kid {
 				target = k
@@ -256,13 +291,13 @@ func (s *Service) Revoke(ctx context.Context, kid, reason string) (revoked, prom
 		}
 		switch target.State {
 		case "":
-			return "", "", fmt.Errorf("%w: %s", domain.ErrKeyNotFound, kid)
+			return "", "", fmt.Errorf("%w: %s", ErrKeyNotFound, kid)
 		case keys.StateRevoked:
-			return "", "", fmt.Errorf("%w: %s since %s", domain.ErrKeyRevoked, kid, target.RevokedAt.Format(time.RFC3339))
+			return "", "", fmt.Errorf("%w: %s since %s", ErrKeyRevoked, kid, target.RevokedAt.Format(time.RFC3339))
 		}
 		wasState := target.State
 		target.State, target.RevokedAt, target.RevokedReason = keys.StateRevoked, now, reason
-		if err := tx.UpdateSigningKey(ctx, target); err != nil {
+		if err := updateKey(ctx, tx, target); err != nil {
 			return "", "", err
 		}
 		revoked = target
@@ -270,17 +305,17 @@ func (s *Service) Revoke(ctx context.Context, kid, reason string) (revoked, prom
 		if wasState == keys.StateActive {
 			next, ok := find(all, keys.StateNext)
 			if !ok {
-				return "", "", domain.ErrNoNextKey
+				return "", "", ErrNoNextKey
 			}
 			next.State, next.NotBefore = keys.StateActive, now
-			if err := tx.UpdateSigningKey(ctx, next); err != nil {
+			if err := updateKey(ctx, tx, next); err != nil {
 				return "", "", err
 			}
 			promoted, needNext = next, true
 		}
 		if needNext {
 			fresh.CreatedAt = now
-			if err := tx.InsertSigningKey(ctx, fresh); err != nil {
+			if err := insertKey(ctx, tx, fresh); err != nil {
 				return "", "", err
 			}
 		}
@@ -293,14 +328,14 @@ func (s *Service) Revoke(ctx context.Context, kid, reason string) (revoked, prom
 // the keys and names the change ("" for none), which is then numbered and
 // recorded with its event and the hooks, all in one transaction. The ring is
 // reloaded after the commit, so this replica signs with the result at once.
-func (s *Service) change(ctx context.Context, fn func(tx *store.Tx, all []store.SigningKey, now time.Time) (kind, kid string, err error)) error {
+func (s *Service) change(ctx context.Context, fn func(tx pgx.Tx, all []Key, now time.Time) (kind, kid string, err error)) error {
 	var changed bool
-	err := s.store.InTx(ctx, func(tx *store.Tx) error {
+	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		changed = false
-		if err := tx.LockKeyset(ctx); err != nil {
+		if err := lockKeyset(ctx, tx, s.cfg.Purpose); err != nil {
 			return err
 		}
-		all, err := tx.SigningKeys(ctx)
+		all, err := listKeys(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -309,15 +344,15 @@ func (s *Service) change(ctx context.Context, fn func(tx *store.Tx, all []store.
 		if err != nil || kind == "" {
 			return err
 		}
-		rec, err := tx.RecordKeysetChange(ctx, kind, kid, now)
+		after, err := listKeys(ctx, tx)
 		if err != nil {
 			return err
 		}
-		after, err := tx.SigningKeys(ctx)
+		version, err := recordChange(ctx, tx, s.cfg.Purpose, kind, kid, now, after)
 		if err != nil {
 			return err
 		}
-		c := Change{Kind: kind, KID: kid, Version: rec.Version, At: now, Keys: after}
+		c := Change{Kind: kind, KID: kid, Version: version, At: now, Keys: after}
 		for _, h := range s.hooks {
 			if err := h(ctx, tx, c); err != nil {
 				return fmt.Errorf("keyset hook: %w", err)
@@ -337,52 +372,57 @@ func (s *Service) change(ctx context.Context, fn func(tx *store.Tx, all []store.
 	return nil
 }
 
-func (s *Service) retire(k store.SigningKey, now time.Time) store.SigningKey {
+func (s *Service) retire(k Key, now time.Time) Key {
 	k.State, k.RetiredAt, k.NotAfter = keys.StateRetired, now, now.Add(s.cfg.VerifyAfterRetire)
 	return k
 }
 
 // generate makes a next key, outside any transaction: RSA generation takes
 // long enough that no lock should wait on it.
-func (s *Service) generate(ctx context.Context) (store.SigningKey, error) {
+func (s *Service) generate(ctx context.Context) (Key, error) {
 	ref, pub, err := s.backend.Generate(ctx)
 	if err != nil {
-		return store.SigningKey{}, err
+		return Key{}, err
 	}
-	return store.SigningKey{Record: keys.Record{ID: keys.KeyID(pub), Algorithm: keys.AlgRS256, State: keys.StateNext,
+	return Key{Record: keys.Record{ID: keys.KeyID(pub), Algorithm: keys.AlgRS256, State: keys.StateNext,
 		Public: pub, Backend: s.backend.Name(), Ref: ref}}, nil
 }
 
-func (s *Service) importRecord(ctx context.Context, priv *rsa.PrivateKey) (store.SigningKey, error) {
+func (s *Service) importRecord(ctx context.Context, priv *rsa.PrivateKey) (Key, error) {
 	if _, err := keys.NewKey(priv); err != nil {
-		return store.SigningKey{}, validate.Field("private_key_pem", "%s", err.Error())
+		return Key{}, validate.Field("private_key_pem", "%s", err.Error())
 	}
 	ref, err := s.backend.Import(ctx, priv)
 	if err != nil {
-		return store.SigningKey{}, err
+		return Key{}, err
 	}
-	return store.SigningKey{Record: keys.Record{ID: keys.KeyID(&priv.PublicKey), Algorithm: keys.AlgRS256, State: keys.StateNext,
+	return Key{Record: keys.Record{ID: keys.KeyID(&priv.PublicKey), Algorithm: keys.AlgRS256, State: keys.StateNext,
 		Public: &priv.PublicKey, Backend: s.backend.Name(), Ref: ref}}, nil
 }
 
-func find(all []store.SigningKey, st keys.State) (store.SigningKey, bool) {
+func find(all []Key, st keys.State) (Key, bool) {
 	for _, k := range all {
 		if k.State == st {
 			return k, true
 		}
 	}
-	return store.SigningKey{}, false
+	return Key{}, false
 }
 
 // Watch keeps the ring current with changes made by other replicas: it
-// reloads when keyset.changed passes on NATS (a plain subscription: any
+// reloads when its keyset.changed passes on NATS (a plain subscription: any
 // replica's relay publishes it) and every interval in case a message was
 // missed. A failed reload keeps the ring as it was and is retried.
 func (s *Service) Watch(nc *nats.Conn, interval time.Duration) func(context.Context) error {
 	return func(ctx context.Context) error {
 		poke := make(chan struct{}, 1)
 		if nc != nil {
-			sub, err := nc.Subscribe(events.SubjectKeysetChanged, func(*nats.Msg) {
+			sub, err := nc.Subscribe(events.SubjectKeysetChanged, func(m *nats.Msg) {
+				// Other services' keysets change on the same subject.
+				var ev eventsv1.KeysetChanged
+				if proto.Unmarshal(m.Data, &ev) == nil && ev.GetPurpose() != s.cfg.Purpose {
+					return
+				}
 				select {
 				case poke <- struct{}{}:
 				default:

@@ -1,4 +1,6 @@
-package keyset
+// Package resign runs the jobs that re-issue current licenses with the
+// active license key after a rotation.
+package resign
 
 import (
 	"context"
@@ -6,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cloudlicense/authority/pkg/keys"
 	"github.com/cloudlicense/authority/services/signer/internal/domain"
 	"github.com/cloudlicense/authority/services/signer/internal/store"
 )
@@ -24,23 +27,23 @@ type Reissuer interface {
 // the job row.
 type Resigner struct {
 	store    *store.Store
-	keys     *Service
+	keys     keys.Manager
 	reissuer Reissuer
 	batch    int
 	interval time.Duration
 	log      *slog.Logger
 }
 
-// NewResigner returns the job runner; it looks for a running job every
-// interval and visits batch workspaces per transaction.
-func NewResigner(st *store.Store, ks *Service, r Reissuer, batch int, interval time.Duration, log *slog.Logger) *Resigner {
-	return &Resigner{store: st, keys: ks, reissuer: r, batch: batch, interval: interval, log: log}
+// New returns the job runner; it looks for a running job every interval
+// and visits batch workspaces per transaction.
+func New(st *store.Store, km keys.Manager, r Reissuer, batch int, interval time.Duration, log *slog.Logger) *Resigner {
+	return &Resigner{store: st, keys: km, reissuer: r, batch: batch, interval: interval, log: log}
 }
 
 // Start starts a job re-signing with the active key, or returns the job
 // already doing so.
 func (r *Resigner) Start(ctx context.Context) (store.ResignJob, error) {
-	active, err := r.keys.Manager().Active(ctx)
+	active, err := r.keys.Active(ctx)
 	if err != nil {
 		return store.ResignJob{}, err
 	}

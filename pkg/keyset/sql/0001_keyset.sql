@@ -1,7 +1,7 @@
--- The license signing keyset: every key with its window and state. The
--- private half is held by a keys.Backend; material is that backend's
--- reference (for the sealed backend, AES-256-GCM ciphertext under a
--- key-encryption key that never enters the database).
+-- A signing keyset: every key with its window and state. The private half is
+-- held by a keys.Backend; material is that backend's reference (for the
+-- sealed backend, AES-256-GCM ciphertext under a key-encryption key that
+-- never enters the database).
 CREATE TABLE signing_keys (
     kid            text        PRIMARY KEY,
     algorithm      text        NOT NULL CHECK (algorithm = 'RS256'),
@@ -33,18 +33,3 @@ CREATE TABLE keyset_changes (
     kid        text        NOT NULL,
     changed_at timestamptz NOT NULL
 );
-
--- Jobs re-issuing current licenses with a new key. cursor is the last
--- workspace id visited: a restarted job goes on from there.
-CREATE TABLE resign_jobs (
-    id         text        PRIMARY KEY,
-    target_kid text        NOT NULL REFERENCES signing_keys (kid),
-    state      text        NOT NULL CHECK (state IN ('running', 'done')),
-    cursor     text        NOT NULL DEFAULT '',
-    total      bigint      NOT NULL DEFAULT 0,
-    visited    bigint      NOT NULL DEFAULT 0,
-    resigned   bigint      NOT NULL DEFAULT 0,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE UNIQUE INDEX resign_jobs_one_running ON resign_jobs ((true)) WHERE state = 'running';

@@ -13,15 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cloudlicense/authority/pkg/keys"
-	"github.com/cloudlicense/authority/pkg/license"
+	"github.com/cloudlicense/authority/pkg/outbox"
+	"github.com/cloudlicense/authority/pkg/pgdb"
+	"github.com/cloudlicense/authority/pkg/testenv"
 	"github.com/cloudlicense/authority/pkg/validate"
-	"github.com/cloudlicense/authority/services/signer/internal/domain"
-	"github.com/cloudlicense/authority/services/signer/internal/issuance"
-	"github.com/cloudlicense/authority/services/signer/internal/signertest"
-	"github.com/cloudlicense/authority/services/signer/internal/store"
 )
 
 type clock struct {
@@ -38,14 +37,38 @@ func (c *clock) add(d time.Duration) {
 
 type env struct {
 	pool    *pgxpool.Pool
-	store   *store.Store
 	svc     *Service
 	clock   *clock
 	seed    *rsa.PrivateKey
 	changes []Change
 }
 
-var cfg = Config{PublishLead: time.Hour, VerifyAfterRetire: 30 * 24 * time.Hour}
+var cfg = Config{Purpose: "test", PublishLead: time.Hour, VerifyAfterRetire: 30 * 24 * time.Hour}
+
+// seedKey is generated once: key generation is slow.
+var seedKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, keys.MinRSABits)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})
+
+// newPool returns a pool on a fresh database holding the keyset's tables
+// and an outbox, as a service's schema does.
+func newPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	ctx := t.Context()
+	pool, err := pgdb.Open(ctx, testenv.NewDatabase(t), "svc", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := pgdb.Migrate(ctx, pool, "svc", pgdb.Source{Name: "outbox", FS: outbox.Migrations()}, Migrations()); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
 
 func sealed(t *testing.T) *keys.Sealed {
 	t.Helper()
@@ -60,28 +83,28 @@ func sealed(t *testing.T) *keys.Sealed {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	pool := signertest.NewPool(t)
-	e := &env{pool: pool, store: store.New(pool), clock: &clock{t: time.Now().UTC()}}
+	pool := newPool(t)
+	e := &env{pool: pool, clock: &clock{t: time.Now().UTC()}}
 	b := sealed(t)
-	e.svc = New(e.store, keys.NewRing(b), b, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), WithClock(e.clock.now),
-		WithHook(func(ctx context.Context, tx *store.Tx, c Change) error {
+	e.svc = New(pool, keys.NewRing(b), b, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), WithClock(e.clock.now),
+		WithHook(func(ctx context.Context, tx pgx.Tx, c Change) error {
 			e.changes = append(e.changes, c)
 			return nil
 		}))
-	e.seed = signertest.NewKeys(t).Key.Signer.(*rsa.PrivateKey)
+	e.seed = seedKey()
 	if err := e.svc.Bootstrap(t.Context(), e.seed); err != nil {
 		t.Fatal(err)
 	}
 	return e
 }
 
-func (e *env) states(t *testing.T) map[keys.State][]store.SigningKey {
+func (e *env) states(t *testing.T) map[keys.State][]Key {
 	t.Helper()
-	all, err := e.store.SigningKeys(t.Context())
+	all, err := e.svc.Keys(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[keys.State][]store.SigningKey{}
+	out := map[keys.State][]Key{}
 	for _, k := range all {
 		out[k.State] = append(out[k.State], k)
 	}
@@ -90,7 +113,7 @@ func (e *env) states(t *testing.T) map[keys.State][]store.SigningKey {
 
 func (e *env) keysetEvents(t *testing.T) []string {
 	t.Helper()
-	rows, err := e.pool.Query(t.Context(), `SELECT headers->>'Licensing-Aggregate-Seq' FROM outbox WHERE subject = 'licensing.keyset.changed.v1' ORDER BY id`)
+	rows, err := e.pool.Query(t.Context(), `SELECT headers->>'Licensing-Aggregate-Seq' FROM outbox WHERE subject = 'licensing.keyset.changed.v1' AND headers->>'Licensing-Aggregate-Id' = 'test' ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +182,7 @@ func TestRotate(t *testing.T) {
 	oldActive, next := before[keys.StateActive][0], before[keys.StateNext][0]
 
 	// The next key has not been published for the lead yet.
-	if _, err := e.svc.Rotate(ctx, false); !errors.Is(err, domain.ErrNextKeyTooNew) {
+	if _, err := e.svc.Rotate(ctx, false); !errors.Is(err, ErrNextKeyTooNew) {
 		t.Fatalf("early rotation: err = %v, want ErrNextKeyTooNew", err)
 	}
 	if got := activeID(t, e.svc.Manager()); got != oldActive.ID {
@@ -213,7 +236,7 @@ func TestRevoke(t *testing.T) {
 	if _, _, err := e.svc.Revoke(ctx, "", ""); len(validate.Fields(err)) != 2 {
 		t.Errorf("revoke without kid and reason: err = %v, want both fields named", err)
 	}
-	if _, _, err := e.svc.Revoke(ctx, "nope", "test"); !errors.Is(err, domain.ErrKeyNotFound) {
+	if _, _, err := e.svc.Revoke(ctx, "nope", "test"); !errors.Is(err, ErrKeyNotFound) {
 		t.Errorf("revoke unknown: err = %v", err)
 	}
 	// Revoking the active key promotes the next one at once, whatever the lead.
@@ -234,7 +257,7 @@ func TestRevoke(t *testing.T) {
 	if len(after[keys.StateNext]) != 1 || after[keys.StateRevoked][0].RevokedReason != "compromised" {
 		t.Errorf("after revocation: %d next keys, reason %q", len(after[keys.StateNext]), after[keys.StateRevoked][0].RevokedReason)
 	}
-	if _, _, err := e.svc.Revoke(ctx, active.ID, "again"); !errors.Is(err, domain.ErrKeyRevoked) {
+	if _, _, err := e.svc.Revoke(ctx, active.ID, "again"); !errors.Is(err, ErrKeyRevoked) {
 		t.Errorf("revoke twice: err = %v, want ErrKeyRevoked", err)
 	}
 }
@@ -273,7 +296,7 @@ func TestImport(t *testing.T) {
 	if !publicIDs(t, e.svc.Manager())[oldActive] {
 		t.Error("the replaced key no longer verifies")
 	}
-	if _, err := e.svc.Import(ctx, pemOf(t, priv, true), false); !errors.Is(err, domain.ErrKeyExists) {
+	if _, err := e.svc.Import(ctx, pemOf(t, priv, true), false); !errors.Is(err, ErrKeyExists) {
 		t.Errorf("import twice: err = %v, want ErrKeyExists", err)
 	}
 	for _, bad := range [][]byte{[]byte("not a key"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: []byte{1}})} {
@@ -292,89 +315,5 @@ func TestImport(t *testing.T) {
 	after := e.states(t)
 	if after[keys.StateNext][0].ID != k2.ID || len(after[keys.StateRevoked]) != 1 || after[keys.StateRevoked][0].ID != st[keys.StateNext][0].ID {
 		t.Errorf("import as next: next = %s, revoked = %v", after[keys.StateNext][0].ID, after[keys.StateRevoked])
-	}
-}
-
-// TestResignResumes re-signs every current license with a new key in
-// batches; a job is resumed from its cursor, and a second visit of a
-// workspace issues nothing.
-func TestResignResumes(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	ctx := t.Context()
-	var ws []domain.Workspace
-	for _, id := range []string{"ws-a", "ws-b", "ws-c", "ws-d", "ws-e"} {
-		ws = append(ws, domain.Workspace{ID: id, CustomerID: "cus", ClientName: id, RegisteredAt: time.Now().Add(-time.Minute)})
-	}
-	iss := issuance.New(e.store, e.svc.Manager(), signertest.NewRegistry(ws...))
-	for _, w := range ws {
-		if _, _, err := iss.Ensure(ctx, w.ID, "chat.example.com"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	oldKID := activeID(t, e.svc.Manager())
-	e.clock.add(cfg.PublishLead)
-	if _, err := e.svc.Rotate(ctx, false); err != nil {
-		t.Fatal(err)
-	}
-	newKID := activeID(t, e.svc.Manager())
-
-	r := NewResigner(e.store, e.svc, iss, 2, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	job, err := r.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again, _ := r.Start(ctx); again.ID != job.ID {
-		t.Errorf("a second start made job %s beside %s", again.ID, job.ID)
-	}
-	// One batch, then the process "stops": the next steps go on from the cursor.
-	if more, err := r.Step(ctx); err != nil || !more {
-		t.Fatalf("first batch: more=%v err=%v", more, err)
-	}
-	j, _ := e.store.ResignJob(ctx, job.ID)
-	if j.Visited != 2 || j.Resigned != 2 || j.Cursor != "ws-b" || j.Total != 5 {
-		t.Fatalf("after one batch: %+v", j)
-	}
-	for more := true; more; {
-		if more, err = r.Step(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	j, _ = e.store.ResignJob(ctx, job.ID)
-	if j.State != "done" || j.Visited != 5 || j.Resigned != 5 {
-		t.Fatalf("finished job: %+v", j)
-	}
-	for _, w := range ws {
-		ls, err := e.store.Licenses(ctx, w.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ls) != 2 || ls[0].KeyID != newKID || ls[1].KeyID != oldKID || ls[0].Address != "chat.example.com" {
-			t.Fatalf("%s: %d licenses, newest by %s bound to %q; want the old one and one re-signed by %s", w.ID, len(ls), ls[0].KeyID, ls[0].Address, newKID)
-		}
-		pub := e.svc.Manager().(*keys.Ring)
-		if _, _, err := license.Verify(ls[0].Token, func(kid string) (*rsa.PublicKey, error) {
-			for _, p := range pub.Records() {
-				if p.ID == kid {
-					return p.Public, nil
-				}
-			}
-			return nil, errors.New("unknown")
-		}); err != nil {
-			t.Fatalf("%s: re-signed license does not verify: %v", w.ID, err)
-		}
-	}
-	// A new job for the same key finds nothing left to re-sign.
-	job2, err := r.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for more := true; more; {
-		if more, err = r.Step(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if j, _ := e.store.ResignJob(ctx, job2.ID); j.Resigned != 0 || j.Visited != 5 {
-		t.Errorf("second job: %+v, want 5 visited and none re-signed", j)
 	}
 }
