@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
+	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -11,12 +12,32 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cloudlicense/authority/pkg/keys"
-	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
+	keysv1 "github.com/cloudlicense/authority/proto/gen/licensing/keys/v1"
 )
+
+// keysetFlag adds -keyset to a keys command; keyset returns the client of
+// the keyset it names.
+func keysetFlag(fs *flag.FlagSet) *string {
+	return fs.String("keyset", "license", "which keyset: license (the signer's: licenses, supported versions) or access-token (the token service's)")
+}
+
+func (e *env) keyset(name string) (keysv1.KeyServiceClient, error) {
+	c, err := e.api()
+	if err != nil {
+		return nil, err
+	}
+	switch name {
+	case "license":
+		return c.Keys, nil
+	case "access-token":
+		return c.AccessTokenKeys, nil
+	}
+	return nil, usageError{fmt.Sprintf("-keyset must be license or access-token, not %q", name)}
+}
 
 var keyHeader = []string{"KID", "STATE", "CREATED", "SIGNS FROM", "SIGNED UNTIL", "VERIFIES UNTIL", "BACKEND"}
 
-func keyRow(k *signerv1.SigningKey) []string {
+func keyRow(k *keysv1.SigningKey) []string {
 	if k == nil {
 		return []string{"-", "-", "-", "-", "-", "-", "-"}
 	}
@@ -36,14 +57,15 @@ func tsOr(t *timestamppb.Timestamp, zero string) string {
 
 func keysList(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
+	set := keysetFlag(fs)
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
-	c, err := e.api()
+	c, err := e.keyset(*set)
 	if err != nil {
 		return err
 	}
-	resp, err := c.Keys.ListKeys(ctx, &signerv1.ListKeysRequest{})
+	resp, err := c.ListKeys(ctx, &keysv1.ListKeysRequest{})
 	if err != nil {
 		return err
 	}
@@ -56,15 +78,16 @@ func keysList(ctx context.Context, e *env, args []string) error {
 
 func keysRotate(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
-	force := fs.Bool("force", false, "promote the next key even if it was published for less than the signer's KEYSET_PUBLISH_LEAD")
+	force := fs.Bool("force", false, "promote the next key even if it was published for less than the service's KEYSET_PUBLISH_LEAD")
+	set := keysetFlag(fs)
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
-	c, err := e.api()
+	c, err := e.keyset(*set)
 	if err != nil {
 		return err
 	}
-	resp, err := c.Keys.RotateKeys(ctx, &signerv1.RotateKeysRequest{Force: *force})
+	resp, err := c.RotateKeys(ctx, &keysv1.RotateKeysRequest{Force: *force})
 	if err != nil {
 		return err
 	}
@@ -74,7 +97,12 @@ func keysRotate(ctx context.Context, e *env, args []string) error {
 func keysImport(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
 	activate := fs.Bool("activate", false, "sign with the key at once (the active key retires); default: publish it as the next key")
-	file, c, err := e.argAndAPI(fs, args, "FILE (an RSA private key, PEM: PKCS#1 or PKCS#8)")
+	set := keysetFlag(fs)
+	file, _, err := e.argAndAPI(fs, args, "FILE (an RSA private key, PEM: PKCS#1 or PKCS#8)")
+	if err != nil {
+		return err
+	}
+	c, err := e.keyset(*set)
 	if err != nil {
 		return err
 	}
@@ -82,7 +110,7 @@ func keysImport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read key: %w", err)
 	}
-	resp, err := c.Keys.ImportKey(ctx, &signerv1.ImportKeyRequest{PrivateKeyPem: string(pemBytes), Activate: *activate})
+	resp, err := c.ImportKey(ctx, &keysv1.ImportKeyRequest{PrivateKeyPem: string(pemBytes), Activate: *activate})
 	if err != nil {
 		return err
 	}
@@ -92,11 +120,16 @@ func keysImport(ctx context.Context, e *env, args []string) error {
 func keysRevoke(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
 	reason := fs.String("reason", "", "why the key is revoked (required)")
-	kid, c, err := e.argAndAPI(fs, args, "KID")
+	set := keysetFlag(fs)
+	kid, _, err := e.argAndAPI(fs, args, "KID")
 	if err != nil {
 		return err
 	}
-	resp, err := c.Keys.RevokeKey(ctx, &signerv1.RevokeKeyRequest{Kid: kid, Reason: *reason})
+	c, err := e.keyset(*set)
+	if err != nil {
+		return err
+	}
+	resp, err := c.RevokeKey(ctx, &keysv1.RevokeKeyRequest{Kid: kid, Reason: *reason})
 	if err != nil {
 		return err
 	}
@@ -112,14 +145,15 @@ func keysRevoke(ctx context.Context, e *env, args []string) error {
 func keysExport(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
 	out := fs.String("out", "", "write to this file instead of standard output")
+	set := keysetFlag(fs)
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
-	c, err := e.api()
+	c, err := e.keyset(*set)
 	if err != nil {
 		return err
 	}
-	resp, err := c.Keys.ListKeys(ctx, &signerv1.ListKeysRequest{})
+	resp, err := c.ListKeys(ctx, &keysv1.ListKeysRequest{})
 	if err != nil {
 		return err
 	}
@@ -142,7 +176,7 @@ func keysExport(ctx context.Context, e *env, args []string) error {
 	return err
 }
 
-func publicKeyOf(k *signerv1.SigningKey) (keys.PublicKey, error) {
+func publicKeyOf(k *keysv1.SigningKey) (keys.PublicKey, error) {
 	pub, err := x509.ParsePKIXPublicKey(k.GetSpkiDer())
 	if err != nil {
 		return keys.PublicKey{}, fmt.Errorf("key %s: %w", k.GetKid(), err)
@@ -167,7 +201,7 @@ func publicKeyOf(k *signerv1.SigningKey) (keys.PublicKey, error) {
 
 var resignHeader = []string{"JOB", "TARGET KID", "STATE", "VISITED", "TOTAL", "RE-SIGNED", "UPDATED"}
 
-func resignRow(j *signerv1.ResignJob) []string {
+func resignRow(j *keysv1.ResignJob) []string {
 	return []string{j.GetId(), j.GetTargetKid(), j.GetState(), fmt.Sprint(j.GetVisited()), fmt.Sprint(j.GetTotal()),
 		fmt.Sprint(j.GetResigned()), tsOr(j.GetUpdatedAt(), "-")}
 }
@@ -182,7 +216,7 @@ func keysResign(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.Keys.StartResign(ctx, &signerv1.StartResignRequest{})
+	resp, err := c.Keys.StartResign(ctx, &keysv1.StartResignRequest{})
 	if err != nil {
 		return err
 	}
@@ -194,7 +228,7 @@ func keysResign(ctx context.Context, e *env, args []string) error {
 			return ctx.Err()
 		case <-time.After(time.Second):
 		}
-		got, err := c.Keys.GetResignJob(ctx, &signerv1.GetResignJobRequest{Id: job.GetId()})
+		got, err := c.Keys.GetResignJob(ctx, &keysv1.GetResignJobRequest{Id: job.GetId()})
 		if err != nil {
 			return err
 		}
@@ -209,7 +243,7 @@ func keysResignStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.Keys.GetResignJob(ctx, &signerv1.GetResignJobRequest{Id: id})
+	resp, err := c.Keys.GetResignJob(ctx, &keysv1.GetResignJobRequest{Id: id})
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cloudlicense/authority/pkg/grpcserver"
+	keysv1 "github.com/cloudlicense/authority/proto/gen/licensing/keys/v1"
 	registryv1 "github.com/cloudlicense/authority/proto/gen/licensing/registry/v1"
 	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
 	syncv1 "github.com/cloudlicense/authority/proto/gen/licensing/sync/v1"
@@ -39,8 +40,11 @@ type Client struct {
 	// Subscriptions is served by the signer process.
 	Subscriptions signerv1.SubscriptionServiceClient
 	// Keys (the license signing keyset) is served by the signer process.
-	Keys signerv1.KeyServiceClient
-	Sync syncv1.SyncServiceClient
+	Keys keysv1.KeyServiceClient
+	// AccessTokenKeys (the access-token keyset) is served by the token
+	// service process.
+	AccessTokenKeys keysv1.KeyServiceClient
+	Sync            syncv1.SyncServiceClient
 	// Announcements is served by the sync process.
 	Announcements syncv1.AnnouncementServiceClient
 	conns         []*grpc.ClientConn
@@ -64,7 +68,8 @@ func New(cfg Config) (*Client, error) {
 	c.Tokens = tokensv1.NewTokenServiceClient(c.conns[1])
 	c.Signer = signerv1.NewSignerServiceClient(c.conns[2])
 	c.Subscriptions = signerv1.NewSubscriptionServiceClient(c.conns[2])
-	c.Keys = signerv1.NewKeyServiceClient(c.conns[2])
+	c.Keys = keysv1.NewKeyServiceClient(c.conns[2])
+	c.AccessTokenKeys = keysv1.NewKeyServiceClient(c.conns[1])
 	c.Sync = syncv1.NewSyncServiceClient(c.conns[3])
 	c.Announcements = syncv1.NewAnnouncementServiceClient(c.conns[3])
 	return c, nil

@@ -12,7 +12,7 @@ import (
 
 	"github.com/cloudlicense/authority/pkg/client"
 	"github.com/cloudlicense/authority/pkg/keys"
-	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
+	keysv1 "github.com/cloudlicense/authority/proto/gen/licensing/keys/v1"
 )
 
 // Clients are the gateway's connections to the internal services.
@@ -69,7 +69,7 @@ func (c *Clients) LicenseKeyset(ctx context.Context, wantKID string) (Keyset, er
 	if fresh && (wantKID == "" || known || time.Since(at) < time.Second) {
 		return ks, nil
 	}
-	resp, err := c.Keys.ListKeys(ctx, &signerv1.ListKeysRequest{})
+	resp, err := c.Keys.ListKeys(ctx, &keysv1.ListKeysRequest{})
 	if err == nil {
 		var next Keyset
 		next, err = keysetFrom(resp.GetKeys())
@@ -86,7 +86,7 @@ func (c *Clients) LicenseKeyset(ctx context.Context, wantKID string) (Keyset, er
 	return Keyset{}, err
 }
 
-func keysetFrom(pbs []*signerv1.SigningKey) (Keyset, error) {
+func keysetFrom(pbs []*keysv1.SigningKey) (Keyset, error) {
 	var ks Keyset
 	now := time.Now()
 	for _, k := range pbs {

@@ -16,34 +16,34 @@ import (
 
 	"github.com/cloudlicense/authority/pkg/client"
 	"github.com/cloudlicense/authority/pkg/keys"
-	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
+	keysv1 "github.com/cloudlicense/authority/proto/gen/licensing/keys/v1"
 )
 
 type fakeKeys struct {
-	signerv1.KeyServiceClient
+	keysv1.KeyServiceClient
 	mu    sync.Mutex
-	keys  []*signerv1.SigningKey
+	keys  []*keysv1.SigningKey
 	err   error
 	calls int
 }
 
-func (f *fakeKeys) ListKeys(context.Context, *signerv1.ListKeysRequest, ...grpc.CallOption) (*signerv1.ListKeysResponse, error) {
+func (f *fakeKeys) ListKeys(context.Context, *keysv1.ListKeysRequest, ...grpc.CallOption) (*keysv1.ListKeysResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
 	if f.err != nil {
 		return nil, f.err
 	}
-	return &signerv1.ListKeysResponse{Keys: f.keys}, nil
+	return &keysv1.ListKeysResponse{Keys: f.keys}, nil
 }
 
-func (f *fakeKeys) set(keys []*signerv1.SigningKey, err error) {
+func (f *fakeKeys) set(keys []*keysv1.SigningKey, err error) {
 	f.mu.Lock()
 	f.keys, f.err = keys, err
 	f.mu.Unlock()
 }
 
-func signingKey(t *testing.T, state string) (*signerv1.SigningKey, *rsa.PublicKey) {
+func signingKey(t *testing.T, state string) (*keysv1.SigningKey, *rsa.PublicKey) {
 	t.Helper()
 	priv, err := rsa.GenerateKey(rand.Reader, keys.MinRSABits)
 	if err != nil {
@@ -53,7 +53,7 @@ func signingKey(t *testing.T, state string) (*signerv1.SigningKey, *rsa.PublicKe
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &signerv1.SigningKey{Kid: keys.KeyID(&priv.PublicKey), Algorithm: keys.AlgRS256, State: state, SpkiDer: der}, &priv.PublicKey
+	return &keysv1.SigningKey{Kid: keys.KeyID(&priv.PublicKey), Algorithm: keys.AlgRS256, State: state, SpkiDer: der}, &priv.PublicKey
 }
 
 func TestLicenseKeyset(t *testing.T) {
@@ -70,7 +70,7 @@ func TestLicenseKeyset(t *testing.T) {
 	active, activePub := signingKey(t, "active")
 	retired, retiredPub := signingKey(t, "retired")
 	revoked, _ := signingKey(t, "revoked")
-	f.set([]*signerv1.SigningKey{active, retired, revoked}, nil)
+	f.set([]*keysv1.SigningKey{active, retired, revoked}, nil)
 	for range 3 {
 		if got, err := c.LicensePublicKeyPEM(ctx, ""); err != nil || got != keys.PublicKeyPEM(activePub) {
 			t.Fatalf("LicensePublicKeyPEM = %q, %v; want the active key", got, err)
@@ -101,7 +101,7 @@ func TestLicenseKeyset(t *testing.T) {
 	// (at most once a second).
 	rotated, rotatedPub := signingKey(t, "active")
 	active.State = "retired"
-	f.set([]*signerv1.SigningKey{rotated, active}, nil)
+	f.set([]*keysv1.SigningKey{rotated, active}, nil)
 	c.mu.Lock()
 	c.keysetAt = time.Now().Add(-2 * time.Second)
 	c.mu.Unlock()
@@ -109,7 +109,7 @@ func TestLicenseKeyset(t *testing.T) {
 		t.Fatalf("after the rotation = %q, %v; want the new key", got, err)
 	}
 	// A keyset without an active key is refused.
-	if _, err := keysetFrom([]*signerv1.SigningKey{retired}); err == nil {
+	if _, err := keysetFrom([]*keysv1.SigningKey{retired}); err == nil {
 		t.Error("a keyset without an active key was accepted")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/cloudlicense/authority/pkg/grpcserver"
 	"github.com/cloudlicense/authority/pkg/keys"
 	"github.com/cloudlicense/authority/pkg/keyset"
+	keysv1 "github.com/cloudlicense/authority/proto/gen/licensing/keys/v1"
 	registryv1 "github.com/cloudlicense/authority/proto/gen/licensing/registry/v1"
 	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
 	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
@@ -73,7 +74,7 @@ func realMain(ctx context.Context) error {
 	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), server.Policy)
 	signerv1.RegisterSignerServiceServer(srv.Server, server.New(st, iss, km, base.Log))
 	signerv1.RegisterSubscriptionServiceServer(srv.Server, server.NewSubscriptions(iss, base.Log))
-	signerv1.RegisterKeyServiceServer(srv.Server, server.NewKeys(st, ks, resigner, base.Log))
+	keysv1.RegisterKeyServiceServer(srv.Server, server.NewKeys(st, ks, resigner, base.Log))
 	return base.Run(ctx,
 		base.GRPC(srv, cfg.GRPCAddr),
 		base.Relay().Run,

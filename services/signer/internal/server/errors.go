@@ -34,11 +34,6 @@ const (
 	ReasonNotSuspended        = "NOT_SUSPENDED"
 	ReasonSupportNotSelfServe = "SUPPORT_PLAN_NOT_SELF_SERVICE"
 	ReasonOverrideNotAllowed  = "OVERRIDE_NOT_ALLOWED"
-	ReasonKeyExists           = "KEY_EXISTS"
-	ReasonKeyNotFound         = "KEY_NOT_FOUND"
-	ReasonKeyRevoked          = "KEY_REVOKED"
-	ReasonNoNextKey           = "NO_NEXT_KEY"
-	ReasonNextKeyTooNew       = "NEXT_KEY_TOO_NEW"
 	ReasonResignJobNotFound   = "RESIGN_JOB_NOT_FOUND"
 )
 
@@ -48,7 +43,7 @@ var errInvalidPlan = errors.New("invalid plan")
 
 func newMapper(log *slog.Logger) rpcerr.Mapper {
 	// ErrInvalidAddress also matches validate.ErrInvalid, so it comes first.
-	return rpcerr.Mapper{Domain: errDomain, Log: log, Rules: []rpcerr.Rule{
+	return rpcerr.Mapper{Domain: errDomain, Log: log, Rules: append(keyset.ErrorRules(), []rpcerr.Rule{
 		{Err: domain.ErrWorkspaceNotFound, Code: codes.NotFound, Reason: ReasonWorkspaceNotFound},
 		{Err: domain.ErrPlanNotFound, Code: codes.NotFound, Reason: ReasonPlanNotFound},
 		{Err: domain.ErrPlanExists, Code: codes.AlreadyExists, Reason: ReasonPlanExists},
@@ -63,14 +58,9 @@ func newMapper(log *slog.Logger) rpcerr.Mapper {
 		{Err: domain.ErrAlreadySuspended, Code: codes.FailedPrecondition, Reason: ReasonAlreadySuspended},
 		{Err: domain.ErrNotSuspended, Code: codes.FailedPrecondition, Reason: ReasonNotSuspended},
 		{Err: domain.ErrSupportNotSelfService, Code: codes.FailedPrecondition, Reason: ReasonSupportNotSelfServe},
-		{Err: keyset.ErrKeyExists, Code: codes.AlreadyExists, Reason: ReasonKeyExists},
-		{Err: keyset.ErrKeyNotFound, Code: codes.NotFound, Reason: ReasonKeyNotFound},
-		{Err: keyset.ErrKeyRevoked, Code: codes.FailedPrecondition, Reason: ReasonKeyRevoked},
-		{Err: keyset.ErrNoNextKey, Code: codes.FailedPrecondition, Reason: ReasonNoNextKey},
-		{Err: keyset.ErrNextKeyTooNew, Code: codes.FailedPrecondition, Reason: ReasonNextKeyTooNew},
 		{Err: domain.ErrResignJobNotFound, Code: codes.NotFound, Reason: ReasonResignJobNotFound},
 		{Err: domain.ErrInvalidAddress, Code: codes.InvalidArgument, Reason: ReasonInvalidAddress},
 		{Err: errInvalidPlan, Code: codes.InvalidArgument, Reason: ReasonInvalidPlan},
 		{Err: validate.ErrInvalid, Code: codes.InvalidArgument, Reason: ReasonInvalidRequest},
-	}}
+	}...)}
 }

@@ -2,9 +2,9 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.2
 // - protoc             (unknown)
-// source: licensing/signer/v1/keys.proto
+// source: licensing/keys/v1/keys.proto
 
-package signerv1
+package keysv1
 
 import (
 	context "context"
@@ -19,27 +19,30 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	KeyService_ListKeys_FullMethodName     = "/licensing.signer.v1.KeyService/ListKeys"
-	KeyService_RotateKeys_FullMethodName   = "/licensing.signer.v1.KeyService/RotateKeys"
-	KeyService_ImportKey_FullMethodName    = "/licensing.signer.v1.KeyService/ImportKey"
-	KeyService_RevokeKey_FullMethodName    = "/licensing.signer.v1.KeyService/RevokeKey"
-	KeyService_StartResign_FullMethodName  = "/licensing.signer.v1.KeyService/StartResign"
-	KeyService_GetResignJob_FullMethodName = "/licensing.signer.v1.KeyService/GetResignJob"
+	KeyService_ListKeys_FullMethodName     = "/licensing.keys.v1.KeyService/ListKeys"
+	KeyService_RotateKeys_FullMethodName   = "/licensing.keys.v1.KeyService/RotateKeys"
+	KeyService_ImportKey_FullMethodName    = "/licensing.keys.v1.KeyService/ImportKey"
+	KeyService_RevokeKey_FullMethodName    = "/licensing.keys.v1.KeyService/RevokeKey"
+	KeyService_StartResign_FullMethodName  = "/licensing.keys.v1.KeyService/StartResign"
+	KeyService_GetResignJob_FullMethodName = "/licensing.keys.v1.KeyService/GetResignJob"
 )
 
 // KeyServiceClient is the client API for KeyService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// KeyService manages the license signing keyset: keys with ids, validity
-// windows and states (next, active, retired, revoked). A key is published as
+// KeyService manages a signing keyset: keys with ids, validity windows and
+// states (next, active, retired, revoked). The signer serves it for the
+// license keys (licenses and the supported-versions document), the token
+// service for the access-token keys (which have no re-sign jobs:
+// StartResign and GetResignJob answer UNIMPLEMENTED there). A key is published as
 // next for the configured publish lead before it may become active, so every
 // verifier's cached keyset holds it before it signs anything; rotation
 // promotes next to active, retires the active key (it keeps verifying until
 // its not_after) and publishes a new next. Every change is recorded as
 // licensing.keyset.changed.v1.
 //
-// Errors carry a google.rpc.ErrorInfo detail (domain "signer.licensing").
+// Errors carry a google.rpc.ErrorInfo detail (the serving service's domain).
 type KeyServiceClient interface {
 	// ListKeys returns every key of the keyset, revoked ones included,
 	// newest first. Roles: any internal caller.
@@ -145,15 +148,18 @@ func (c *keyServiceClient) GetResignJob(ctx context.Context, in *GetResignJobReq
 // All implementations must embed UnimplementedKeyServiceServer
 // for forward compatibility.
 //
-// KeyService manages the license signing keyset: keys with ids, validity
-// windows and states (next, active, retired, revoked). A key is published as
+// KeyService manages a signing keyset: keys with ids, validity windows and
+// states (next, active, retired, revoked). The signer serves it for the
+// license keys (licenses and the supported-versions document), the token
+// service for the access-token keys (which have no re-sign jobs:
+// StartResign and GetResignJob answer UNIMPLEMENTED there). A key is published as
 // next for the configured publish lead before it may become active, so every
 // verifier's cached keyset holds it before it signs anything; rotation
 // promotes next to active, retires the active key (it keeps verifying until
 // its not_after) and publishes a new next. Every change is recorded as
 // licensing.keyset.changed.v1.
 //
-// Errors carry a google.rpc.ErrorInfo detail (domain "signer.licensing").
+// Errors carry a google.rpc.ErrorInfo detail (the serving service's domain).
 type KeyServiceServer interface {
 	// ListKeys returns every key of the keyset, revoked ones included,
 	// newest first. Roles: any internal caller.
@@ -346,7 +352,7 @@ func _KeyService_GetResignJob_Handler(srv interface{}, ctx context.Context, dec 
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var KeyService_ServiceDesc = grpc.ServiceDesc{
-	ServiceName: "licensing.signer.v1.KeyService",
+	ServiceName: "licensing.keys.v1.KeyService",
 	HandlerType: (*KeyServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
 		{
@@ -375,5 +381,5 @@ var KeyService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "licensing/signer/v1/keys.proto",
+	Metadata: "licensing/keys/v1/keys.proto",
 }

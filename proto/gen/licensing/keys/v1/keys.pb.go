@@ -2,9 +2,9 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        (unknown)
-// source: licensing/signer/v1/keys.proto
+// source: licensing/keys/v1/keys.proto
 
-package signerv1
+package keysv1
 
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -49,7 +49,7 @@ type SigningKey struct {
 
 func (x *SigningKey) Reset() {
 	*x = SigningKey{}
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[0]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -61,7 +61,7 @@ func (x *SigningKey) String() string {
 func (*SigningKey) ProtoMessage() {}
 
 func (x *SigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[0]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -74,7 +74,7 @@ func (x *SigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
 func (*SigningKey) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_keys_proto_rawDescGZIP(), []int{0}
+	return file_licensing_keys_v1_keys_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *SigningKey) GetKid() string {
@@ -162,7 +162,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[1]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -174,7 +174,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[1]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -187,7 +187,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_keys_proto_rawDescGZIP(), []int{1}
+	return file_licensing_keys_v1_keys_proto_rawDescGZIP(), []int{1}
 }
 
 type ListKeysResponse struct {
@@ -199,7 +199,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[2]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -211,7 +211,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[2]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -224,7 +224,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_keys_proto_rawDescGZIP(), []int{2}
+	return file_licensing_keys_v1_keys_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ListKeysResponse) GetKeys() []*SigningKey {
@@ -246,7 +246,7 @@ type RotateKeysRequest struct {
 
 func (x *RotateKeysRequest) Reset() {
 	*x = RotateKeysRequest{}
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[3]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -258,7 +258,7 @@ func (x *RotateKeysRequest) String() string {
 func (*RotateKeysRequest) ProtoMessage() {}
 
 func (x *RotateKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[3]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -271,7 +271,7 @@ func (x *RotateKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKeysRequest.ProtoReflect.Descriptor instead.
 func (*RotateKeysRequest) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_keys_proto_rawDescGZIP(), []int{3}
+	return file_licensing_keys_v1_keys_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RotateKeysRequest) GetForce() bool {
@@ -292,7 +292,7 @@ type RotateKeysResponse struct {
 
 func (x *RotateKeysResponse) Reset() {
 	*x = RotateKeysResponse{}
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[4]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -304,7 +304,7 @@ func (x *RotateKeysResponse) String() string {
 func (*RotateKeysResponse) ProtoMessage() {}
 
 func (x *RotateKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[4]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -317,7 +317,7 @@ func (x *RotateKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKeysResponse.ProtoReflect.Descriptor instead.
 func (*RotateKeysResponse) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_keys_proto_rawDescGZIP(), []int{4}
+	return file_licensing_keys_v1_keys_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RotateKeysResponse) GetActive() *SigningKey {
@@ -351,7 +351,7 @@ type ImportKeyRequest struct {
 
 func (x *ImportKeyRequest) Reset() {
 	*x = ImportKeyRequest{}
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[5]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -363,7 +363,7 @@ func (x *ImportKeyRequest) String() string {
 func (*ImportKeyRequest) ProtoMessage() {}
 
 func (x *ImportKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[5]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -376,7 +376,7 @@ func (x *ImportKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportKeyRequest.ProtoReflect.Descriptor instead.
 func (*ImportKeyRequest) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_keys_proto_rawDescGZIP(), []int{5}
+	return file_licensing_keys_v1_keys_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ImportKeyRequest) GetPrivateKeyPem() string {
@@ -402,7 +402,7 @@ type ImportKeyResponse struct {
 
 func (x *ImportKeyResponse) Reset() {
 	*x = ImportKeyResponse{}
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[6]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +414,7 @@ func (x *ImportKeyResponse) String() string {
 func (*ImportKeyResponse) ProtoMessage() {}
 
 func (x *ImportKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[6]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +427,7 @@ func (x *ImportKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportKeyResponse.ProtoReflect.Descriptor instead.
 func (*ImportKeyResponse) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_keys_proto_rawDescGZIP(), []int{6}
+	return file_licensing_keys_v1_keys_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ImportKeyResponse) GetKey() *SigningKey {
@@ -447,7 +447,7 @@ type RevokeKeyRequest struct {
 
 func (x *RevokeKeyRequest) Reset() {
 	*x = RevokeKeyRequest{}
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[7]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +459,7 @@ func (x *RevokeKeyRequest) String() string {
 func (*RevokeKeyRequest) ProtoMessage() {}
 
 func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[7]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +472,7 @@ func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeKeyRequest) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_keys_proto_rawDescGZIP(), []int{7}
+	return file_licensing_keys_v1_keys_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RevokeKeyRequest) GetKid() string {
@@ -500,7 +500,7 @@ type RevokeKeyResponse struct {
 
 func (x *RevokeKeyResponse) Reset() {
 	*x = RevokeKeyResponse{}
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[8]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -512,7 +512,7 @@ func (x *RevokeKeyResponse) String() string {
 func (*RevokeKeyResponse) ProtoMessage() {}
 
 func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[8]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -525,7 +525,7 @@ func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeKeyResponse) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_keys_proto_rawDescGZIP(), []int{8}
+	return file_licensing_keys_v1_keys_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RevokeKeyResponse) GetKey() *SigningKey {
@@ -563,7 +563,7 @@ type ResignJob struct {
 
 func (x *ResignJob) Reset() {
 	*x = ResignJob{}
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[9]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -575,7 +575,7 @@ func (x *ResignJob) String() string {
 func (*ResignJob) ProtoMessage() {}
 
 func (x *ResignJob) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[9]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -588,7 +588,7 @@ func (x *ResignJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResignJob.ProtoReflect.Descriptor instead.
 func (*ResignJob) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_keys_proto_rawDescGZIP(), []int{9}
+	return file_licensing_keys_v1_keys_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ResignJob) GetId() string {
@@ -655,7 +655,7 @@ type StartResignRequest struct {
 
 func (x *StartResignRequest) Reset() {
 	*x = StartResignRequest{}
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[10]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -667,7 +667,7 @@ func (x *StartResignRequest) String() string {
 func (*StartResignRequest) ProtoMessage() {}
 
 func (x *StartResignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[10]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -680,7 +680,7 @@ func (x *StartResignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartResignRequest.ProtoReflect.Descriptor instead.
 func (*StartResignRequest) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_keys_proto_rawDescGZIP(), []int{10}
+	return file_licensing_keys_v1_keys_proto_rawDescGZIP(), []int{10}
 }
 
 type StartResignResponse struct {
@@ -692,7 +692,7 @@ type StartResignResponse struct {
 
 func (x *StartResignResponse) Reset() {
 	*x = StartResignResponse{}
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[11]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -704,7 +704,7 @@ func (x *StartResignResponse) String() string {
 func (*StartResignResponse) ProtoMessage() {}
 
 func (x *StartResignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[11]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -717,7 +717,7 @@ func (x *StartResignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartResignResponse.ProtoReflect.Descriptor instead.
 func (*StartResignResponse) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_keys_proto_rawDescGZIP(), []int{11}
+	return file_licensing_keys_v1_keys_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StartResignResponse) GetJob() *ResignJob {
@@ -736,7 +736,7 @@ type GetResignJobRequest struct {
 
 func (x *GetResignJobRequest) Reset() {
 	*x = GetResignJobRequest{}
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[12]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +748,7 @@ func (x *GetResignJobRequest) String() string {
 func (*GetResignJobRequest) ProtoMessage() {}
 
 func (x *GetResignJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[12]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +761,7 @@ func (x *GetResignJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResignJobRequest.ProtoReflect.Descriptor instead.
 func (*GetResignJobRequest) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_keys_proto_rawDescGZIP(), []int{12}
+	return file_licensing_keys_v1_keys_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetResignJobRequest) GetId() string {
@@ -780,7 +780,7 @@ type GetResignJobResponse struct {
 
 func (x *GetResignJobResponse) Reset() {
 	*x = GetResignJobResponse{}
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[13]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +792,7 @@ func (x *GetResignJobResponse) String() string {
 func (*GetResignJobResponse) ProtoMessage() {}
 
 func (x *GetResignJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_licensing_signer_v1_keys_proto_msgTypes[13]
+	mi := &file_licensing_keys_v1_keys_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +805,7 @@ func (x *GetResignJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResignJobResponse.ProtoReflect.Descriptor instead.
 func (*GetResignJobResponse) Descriptor() ([]byte, []int) {
-	return file_licensing_signer_v1_keys_proto_rawDescGZIP(), []int{13}
+	return file_licensing_keys_v1_keys_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetResignJobResponse) GetJob() *ResignJob {
@@ -815,11 +815,11 @@ func (x *GetResignJobResponse) GetJob() *ResignJob {
 	return nil
 }
 
-var File_licensing_signer_v1_keys_proto protoreflect.FileDescriptor
+var File_licensing_keys_v1_keys_proto protoreflect.FileDescriptor
 
-const file_licensing_signer_v1_keys_proto_rawDesc = "" +
+const file_licensing_keys_v1_keys_proto_rawDesc = "" +
 	"\n" +
-	"\x1elicensing/signer/v1/keys.proto\x12\x13licensing.signer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x03\n" +
+	"\x1clicensing/keys/v1/keys.proto\x12\x11licensing.keys.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\x03\n" +
 	"\n" +
 	"SigningKey\x12\x10\n" +
 	"\x03kid\x18\x01 \x01(\tR\x03kid\x12\x1c\n" +
@@ -838,26 +838,26 @@ const file_licensing_signer_v1_keys_proto_rawDesc = "" +
 	"\x0erevoked_reason\x18\n" +
 	" \x01(\tR\rrevokedReason\x12\x18\n" +
 	"\abackend\x18\v \x01(\tR\abackend\"\x11\n" +
-	"\x0fListKeysRequest\"G\n" +
-	"\x10ListKeysResponse\x123\n" +
-	"\x04keys\x18\x01 \x03(\v2\x1f.licensing.signer.v1.SigningKeyR\x04keys\")\n" +
+	"\x0fListKeysRequest\"E\n" +
+	"\x10ListKeysResponse\x121\n" +
+	"\x04keys\x18\x01 \x03(\v2\x1d.licensing.keys.v1.SigningKeyR\x04keys\")\n" +
 	"\x11RotateKeysRequest\x12\x14\n" +
-	"\x05force\x18\x01 \x01(\bR\x05force\"\xbd\x01\n" +
-	"\x12RotateKeysResponse\x127\n" +
-	"\x06active\x18\x01 \x01(\v2\x1f.licensing.signer.v1.SigningKeyR\x06active\x129\n" +
-	"\aretired\x18\x02 \x01(\v2\x1f.licensing.signer.v1.SigningKeyR\aretired\x123\n" +
-	"\x04next\x18\x03 \x01(\v2\x1f.licensing.signer.v1.SigningKeyR\x04next\"V\n" +
+	"\x05force\x18\x01 \x01(\bR\x05force\"\xb7\x01\n" +
+	"\x12RotateKeysResponse\x125\n" +
+	"\x06active\x18\x01 \x01(\v2\x1d.licensing.keys.v1.SigningKeyR\x06active\x127\n" +
+	"\aretired\x18\x02 \x01(\v2\x1d.licensing.keys.v1.SigningKeyR\aretired\x121\n" +
+	"\x04next\x18\x03 \x01(\v2\x1d.licensing.keys.v1.SigningKeyR\x04next\"V\n" +
 	"\x10ImportKeyRequest\x12&\n" +
 	"\x0fprivate_key_pem\x18\x01 \x01(\tR\rprivateKeyPem\x12\x1a\n" +
-	"\bactivate\x18\x02 \x01(\bR\bactivate\"F\n" +
-	"\x11ImportKeyResponse\x121\n" +
-	"\x03key\x18\x01 \x01(\v2\x1f.licensing.signer.v1.SigningKeyR\x03key\"<\n" +
+	"\bactivate\x18\x02 \x01(\bR\bactivate\"D\n" +
+	"\x11ImportKeyResponse\x12/\n" +
+	"\x03key\x18\x01 \x01(\v2\x1d.licensing.keys.v1.SigningKeyR\x03key\"<\n" +
 	"\x10RevokeKeyRequest\x12\x10\n" +
 	"\x03kid\x18\x01 \x01(\tR\x03kid\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x7f\n" +
-	"\x11RevokeKeyResponse\x121\n" +
-	"\x03key\x18\x01 \x01(\v2\x1f.licensing.signer.v1.SigningKeyR\x03key\x127\n" +
-	"\x06active\x18\x02 \x01(\v2\x1f.licensing.signer.v1.SigningKeyR\x06active\"\x92\x02\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"{\n" +
+	"\x11RevokeKeyResponse\x12/\n" +
+	"\x03key\x18\x01 \x01(\v2\x1d.licensing.keys.v1.SigningKeyR\x03key\x125\n" +
+	"\x06active\x18\x02 \x01(\v2\x1d.licensing.keys.v1.SigningKeyR\x06active\"\x92\x02\n" +
 	"\tResignJob\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -870,83 +870,83 @@ const file_licensing_signer_v1_keys_proto_rawDesc = "" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x14\n" +
-	"\x12StartResignRequest\"G\n" +
-	"\x13StartResignResponse\x120\n" +
-	"\x03job\x18\x01 \x01(\v2\x1e.licensing.signer.v1.ResignJobR\x03job\"%\n" +
+	"\x12StartResignRequest\"E\n" +
+	"\x13StartResignResponse\x12.\n" +
+	"\x03job\x18\x01 \x01(\v2\x1c.licensing.keys.v1.ResignJobR\x03job\"%\n" +
 	"\x13GetResignJobRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"H\n" +
-	"\x14GetResignJobResponse\x120\n" +
-	"\x03job\x18\x01 \x01(\v2\x1e.licensing.signer.v1.ResignJobR\x03job2\xc3\x04\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"F\n" +
+	"\x14GetResignJobResponse\x12.\n" +
+	"\x03job\x18\x01 \x01(\v2\x1c.licensing.keys.v1.ResignJobR\x03job2\xab\x04\n" +
 	"\n" +
-	"KeyService\x12W\n" +
-	"\bListKeys\x12$.licensing.signer.v1.ListKeysRequest\x1a%.licensing.signer.v1.ListKeysResponse\x12]\n" +
+	"KeyService\x12S\n" +
+	"\bListKeys\x12\".licensing.keys.v1.ListKeysRequest\x1a#.licensing.keys.v1.ListKeysResponse\x12Y\n" +
 	"\n" +
-	"RotateKeys\x12&.licensing.signer.v1.RotateKeysRequest\x1a'.licensing.signer.v1.RotateKeysResponse\x12Z\n" +
-	"\tImportKey\x12%.licensing.signer.v1.ImportKeyRequest\x1a&.licensing.signer.v1.ImportKeyResponse\x12Z\n" +
-	"\tRevokeKey\x12%.licensing.signer.v1.RevokeKeyRequest\x1a&.licensing.signer.v1.RevokeKeyResponse\x12`\n" +
-	"\vStartResign\x12'.licensing.signer.v1.StartResignRequest\x1a(.licensing.signer.v1.StartResignResponse\x12c\n" +
-	"\fGetResignJob\x12(.licensing.signer.v1.GetResignJobRequest\x1a).licensing.signer.v1.GetResignJobResponseB\xdc\x01\n" +
-	"\x17com.licensing.signer.v1B\tKeysProtoP\x01ZHgithub.com/cloudlicense/authority/proto/gen/licensing/signer/v1;signerv1\xa2\x02\x03LSX\xaa\x02\x13Licensing.Signer.V1\xca\x02\x13Licensing\\Signer\\V1\xe2\x02\x1fLicensing\\Signer\\V1\\GPBMetadata\xea\x02\x15Licensing::Signer::V1b\x06proto3"
+	"RotateKeys\x12$.licensing.keys.v1.RotateKeysRequest\x1a%.licensing.keys.v1.RotateKeysResponse\x12V\n" +
+	"\tImportKey\x12#.licensing.keys.v1.ImportKeyRequest\x1a$.licensing.keys.v1.ImportKeyResponse\x12V\n" +
+	"\tRevokeKey\x12#.licensing.keys.v1.RevokeKeyRequest\x1a$.licensing.keys.v1.RevokeKeyResponse\x12\\\n" +
+	"\vStartResign\x12%.licensing.keys.v1.StartResignRequest\x1a&.licensing.keys.v1.StartResignResponse\x12_\n" +
+	"\fGetResignJob\x12&.licensing.keys.v1.GetResignJobRequest\x1a'.licensing.keys.v1.GetResignJobResponseB\xce\x01\n" +
+	"\x15com.licensing.keys.v1B\tKeysProtoP\x01ZDgithub.com/cloudlicense/authority/proto/gen/licensing/keys/v1;keysv1\xa2\x02\x03LKX\xaa\x02\x11Licensing.Keys.V1\xca\x02\x11Licensing\\Keys\\V1\xe2\x02\x1dLicensing\\Keys\\V1\\GPBMetadata\xea\x02\x13Licensing::Keys::V1b\x06proto3"
 
 var (
-	file_licensing_signer_v1_keys_proto_rawDescOnce sync.Once
-	file_licensing_signer_v1_keys_proto_rawDescData []byte
+	file_licensing_keys_v1_keys_proto_rawDescOnce sync.Once
+	file_licensing_keys_v1_keys_proto_rawDescData []byte
 )
 
-func file_licensing_signer_v1_keys_proto_rawDescGZIP() []byte {
-	file_licensing_signer_v1_keys_proto_rawDescOnce.Do(func() {
-		file_licensing_signer_v1_keys_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_licensing_signer_v1_keys_proto_rawDesc), len(file_licensing_signer_v1_keys_proto_rawDesc)))
+func file_licensing_keys_v1_keys_proto_rawDescGZIP() []byte {
+	file_licensing_keys_v1_keys_proto_rawDescOnce.Do(func() {
+		file_licensing_keys_v1_keys_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_licensing_keys_v1_keys_proto_rawDesc), len(file_licensing_keys_v1_keys_proto_rawDesc)))
 	})
-	return file_licensing_signer_v1_keys_proto_rawDescData
+	return file_licensing_keys_v1_keys_proto_rawDescData
 }
 
-var file_licensing_signer_v1_keys_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
-var file_licensing_signer_v1_keys_proto_goTypes = []any{
-	(*SigningKey)(nil),            // 0: licensing.signer.v1.SigningKey
-	(*ListKeysRequest)(nil),       // 1: licensing.signer.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),      // 2: licensing.signer.v1.ListKeysResponse
-	(*RotateKeysRequest)(nil),     // 3: licensing.signer.v1.RotateKeysRequest
-	(*RotateKeysResponse)(nil),    // 4: licensing.signer.v1.RotateKeysResponse
-	(*ImportKeyRequest)(nil),      // 5: licensing.signer.v1.ImportKeyRequest
-	(*ImportKeyResponse)(nil),     // 6: licensing.signer.v1.ImportKeyResponse
-	(*RevokeKeyRequest)(nil),      // 7: licensing.signer.v1.RevokeKeyRequest
-	(*RevokeKeyResponse)(nil),     // 8: licensing.signer.v1.RevokeKeyResponse
-	(*ResignJob)(nil),             // 9: licensing.signer.v1.ResignJob
-	(*StartResignRequest)(nil),    // 10: licensing.signer.v1.StartResignRequest
-	(*StartResignResponse)(nil),   // 11: licensing.signer.v1.StartResignResponse
-	(*GetResignJobRequest)(nil),   // 12: licensing.signer.v1.GetResignJobRequest
-	(*GetResignJobResponse)(nil),  // 13: licensing.signer.v1.GetResignJobResponse
+var file_licensing_keys_v1_keys_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_licensing_keys_v1_keys_proto_goTypes = []any{
+	(*SigningKey)(nil),            // 0: licensing.keys.v1.SigningKey
+	(*ListKeysRequest)(nil),       // 1: licensing.keys.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),      // 2: licensing.keys.v1.ListKeysResponse
+	(*RotateKeysRequest)(nil),     // 3: licensing.keys.v1.RotateKeysRequest
+	(*RotateKeysResponse)(nil),    // 4: licensing.keys.v1.RotateKeysResponse
+	(*ImportKeyRequest)(nil),      // 5: licensing.keys.v1.ImportKeyRequest
+	(*ImportKeyResponse)(nil),     // 6: licensing.keys.v1.ImportKeyResponse
+	(*RevokeKeyRequest)(nil),      // 7: licensing.keys.v1.RevokeKeyRequest
+	(*RevokeKeyResponse)(nil),     // 8: licensing.keys.v1.RevokeKeyResponse
+	(*ResignJob)(nil),             // 9: licensing.keys.v1.ResignJob
+	(*StartResignRequest)(nil),    // 10: licensing.keys.v1.StartResignRequest
+	(*StartResignResponse)(nil),   // 11: licensing.keys.v1.StartResignResponse
+	(*GetResignJobRequest)(nil),   // 12: licensing.keys.v1.GetResignJobRequest
+	(*GetResignJobResponse)(nil),  // 13: licensing.keys.v1.GetResignJobResponse
 	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
 }
-var file_licensing_signer_v1_keys_proto_depIdxs = []int32{
-	14, // 0: licensing.signer.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
-	14, // 1: licensing.signer.v1.SigningKey.not_before:type_name -> google.protobuf.Timestamp
-	14, // 2: licensing.signer.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
-	14, // 3: licensing.signer.v1.SigningKey.not_after:type_name -> google.protobuf.Timestamp
-	14, // 4: licensing.signer.v1.SigningKey.revoked_at:type_name -> google.protobuf.Timestamp
-	0,  // 5: licensing.signer.v1.ListKeysResponse.keys:type_name -> licensing.signer.v1.SigningKey
-	0,  // 6: licensing.signer.v1.RotateKeysResponse.active:type_name -> licensing.signer.v1.SigningKey
-	0,  // 7: licensing.signer.v1.RotateKeysResponse.retired:type_name -> licensing.signer.v1.SigningKey
-	0,  // 8: licensing.signer.v1.RotateKeysResponse.next:type_name -> licensing.signer.v1.SigningKey
-	0,  // 9: licensing.signer.v1.ImportKeyResponse.key:type_name -> licensing.signer.v1.SigningKey
-	0,  // 10: licensing.signer.v1.RevokeKeyResponse.key:type_name -> licensing.signer.v1.SigningKey
-	0,  // 11: licensing.signer.v1.RevokeKeyResponse.active:type_name -> licensing.signer.v1.SigningKey
-	14, // 12: licensing.signer.v1.ResignJob.created_at:type_name -> google.protobuf.Timestamp
-	14, // 13: licensing.signer.v1.ResignJob.updated_at:type_name -> google.protobuf.Timestamp
-	9,  // 14: licensing.signer.v1.StartResignResponse.job:type_name -> licensing.signer.v1.ResignJob
-	9,  // 15: licensing.signer.v1.GetResignJobResponse.job:type_name -> licensing.signer.v1.ResignJob
-	1,  // 16: licensing.signer.v1.KeyService.ListKeys:input_type -> licensing.signer.v1.ListKeysRequest
-	3,  // 17: licensing.signer.v1.KeyService.RotateKeys:input_type -> licensing.signer.v1.RotateKeysRequest
-	5,  // 18: licensing.signer.v1.KeyService.ImportKey:input_type -> licensing.signer.v1.ImportKeyRequest
-	7,  // 19: licensing.signer.v1.KeyService.RevokeKey:input_type -> licensing.signer.v1.RevokeKeyRequest
-	10, // 20: licensing.signer.v1.KeyService.StartResign:input_type -> licensing.signer.v1.StartResignRequest
-	12, // 21: licensing.signer.v1.KeyService.GetResignJob:input_type -> licensing.signer.v1.GetResignJobRequest
-	2,  // 22: licensing.signer.v1.KeyService.ListKeys:output_type -> licensing.signer.v1.ListKeysResponse
-	4,  // 23: licensing.signer.v1.KeyService.RotateKeys:output_type -> licensing.signer.v1.RotateKeysResponse
-	6,  // 24: licensing.signer.v1.KeyService.ImportKey:output_type -> licensing.signer.v1.ImportKeyResponse
-	8,  // 25: licensing.signer.v1.KeyService.RevokeKey:output_type -> licensing.signer.v1.RevokeKeyResponse
-	11, // 26: licensing.signer.v1.KeyService.StartResign:output_type -> licensing.signer.v1.StartResignResponse
-	13, // 27: licensing.signer.v1.KeyService.GetResignJob:output_type -> licensing.signer.v1.GetResignJobResponse
+var file_licensing_keys_v1_keys_proto_depIdxs = []int32{
+	14, // 0: licensing.keys.v1.SigningKey.created_at:type_name -> google.protobuf.Timestamp
+	14, // 1: licensing.keys.v1.SigningKey.not_before:type_name -> google.protobuf.Timestamp
+	14, // 2: licensing.keys.v1.SigningKey.retired_at:type_name -> google.protobuf.Timestamp
+	14, // 3: licensing.keys.v1.SigningKey.not_after:type_name -> google.protobuf.Timestamp
+	14, // 4: licensing.keys.v1.SigningKey.revoked_at:type_name -> google.protobuf.Timestamp
+	0,  // 5: licensing.keys.v1.ListKeysResponse.keys:type_name -> licensing.keys.v1.SigningKey
+	0,  // 6: licensing.keys.v1.RotateKeysResponse.active:type_name -> licensing.keys.v1.SigningKey
+	0,  // 7: licensing.keys.v1.RotateKeysResponse.retired:type_name -> licensing.keys.v1.SigningKey
+	0,  // 8: licensing.keys.v1.RotateKeysResponse.next:type_name -> licensing.keys.v1.SigningKey
+	0,  // 9: licensing.keys.v1.ImportKeyResponse.key:type_name -> licensing.keys.v1.SigningKey
+	0,  // 10: licensing.keys.v1.RevokeKeyResponse.key:type_name -> licensing.keys.v1.SigningKey
+	0,  // 11: licensing.keys.v1.RevokeKeyResponse.active:type_name -> licensing.keys.v1.SigningKey
+	14, // 12: licensing.keys.v1.ResignJob.created_at:type_name -> google.protobuf.Timestamp
+	14, // 13: licensing.keys.v1.ResignJob.updated_at:type_name -> google.protobuf.Timestamp
+	9,  // 14: licensing.keys.v1.StartResignResponse.job:type_name -> licensing.keys.v1.ResignJob
+	9,  // 15: licensing.keys.v1.GetResignJobResponse.job:type_name -> licensing.keys.v1.ResignJob
+	1,  // 16: licensing.keys.v1.KeyService.ListKeys:input_type -> licensing.keys.v1.ListKeysRequest
+	3,  // 17: licensing.keys.v1.KeyService.RotateKeys:input_type -> licensing.keys.v1.RotateKeysRequest
+	5,  // 18: licensing.keys.v1.KeyService.ImportKey:input_type -> licensing.keys.v1.ImportKeyRequest
+	7,  // 19: licensing.keys.v1.KeyService.RevokeKey:input_type -> licensing.keys.v1.RevokeKeyRequest
+	10, // 20: licensing.keys.v1.KeyService.StartResign:input_type -> licensing.keys.v1.StartResignRequest
+	12, // 21: licensing.keys.v1.KeyService.GetResignJob:input_type -> licensing.keys.v1.GetResignJobRequest
+	2,  // 22: licensing.keys.v1.KeyService.ListKeys:output_type -> licensing.keys.v1.ListKeysResponse
+	4,  // 23: licensing.keys.v1.KeyService.RotateKeys:output_type -> licensing.keys.v1.RotateKeysResponse
+	6,  // 24: licensing.keys.v1.KeyService.ImportKey:output_type -> licensing.keys.v1.ImportKeyResponse
+	8,  // 25: licensing.keys.v1.KeyService.RevokeKey:output_type -> licensing.keys.v1.RevokeKeyResponse
+	11, // 26: licensing.keys.v1.KeyService.StartResign:output_type -> licensing.keys.v1.StartResignResponse
+	13, // 27: licensing.keys.v1.KeyService.GetResignJob:output_type -> licensing.keys.v1.GetResignJobResponse
 	22, // [22:28] is the sub-list for method output_type
 	16, // [16:22] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
@@ -954,26 +954,26 @@ var file_licensing_signer_v1_keys_proto_depIdxs = []int32{
 	0,  // [0:16] is the sub-list for field type_name
 }
 
-func init() { file_licensing_signer_v1_keys_proto_init() }
-func file_licensing_signer_v1_keys_proto_init() {
-	if File_licensing_signer_v1_keys_proto != nil {
+func init() { file_licensing_keys_v1_keys_proto_init() }
+func file_licensing_keys_v1_keys_proto_init() {
+	if File_licensing_keys_v1_keys_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_licensing_signer_v1_keys_proto_rawDesc), len(file_licensing_signer_v1_keys_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_licensing_keys_v1_keys_proto_rawDesc), len(file_licensing_keys_v1_keys_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_licensing_signer_v1_keys_proto_goTypes,
-		DependencyIndexes: file_licensing_signer_v1_keys_proto_depIdxs,
-		MessageInfos:      file_licensing_signer_v1_keys_proto_msgTypes,
+		GoTypes:           file_licensing_keys_v1_keys_proto_goTypes,
+		DependencyIndexes: file_licensing_keys_v1_keys_proto_depIdxs,
+		MessageInfos:      file_licensing_keys_v1_keys_proto_msgTypes,
 	}.Build()
-	File_licensing_signer_v1_keys_proto = out.File
-	file_licensing_signer_v1_keys_proto_goTypes = nil
-	file_licensing_signer_v1_keys_proto_depIdxs = nil
+	File_licensing_keys_v1_keys_proto = out.File
+	file_licensing_keys_v1_keys_proto_goTypes = nil
+	file_licensing_keys_v1_keys_proto_depIdxs = nil
 }
