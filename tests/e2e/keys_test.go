@@ -308,4 +308,35 @@ func TestKeyRotationUnderLiveTraffic(t *testing.T) {
 	if out, errOut, err := sys.Licensectl(ctx, "", "verify", "-keys", exported, newFile); err != nil || !strings.Contains(out, "VERIFIED") {
 		t.Errorf("re-signed license: %v\n%s%s", err, out, errOut)
 	}
+
+	// The access-token keyset rotates the same way: new tokens carry the new
+	// key, and a token signed before the rotation keeps working.
+	oldToken := members[0].access
+	eventually(t, 20*time.Second, "licensectl keys rotate -keyset access-token", func() (bool, error) {
+		out, errOut, err = sys.Licensectl(ctx, "", "keys", "rotate", "-keyset", "access-token", "-o", "json")
+		if err != nil && strings.Contains(errOut, "NEXT_KEY_TOO_NEW") {
+			return false, fmt.Errorf("%s", errOut)
+		}
+		return true, nil
+	})
+	if err != nil || json.Unmarshal([]byte(out), &rotated) != nil || rotated.Active.Kid == "" {
+		t.Fatalf("keys rotate -keyset access-token: %v\n%s%s", err, out, errOut)
+	}
+	ws := workspace.New(sys.GatewayURL)
+	creds, err := ws.Register(ctx, createToken(t, sys, customer, "", 1), "late@rot.test", "Late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := ws.Token(ctx, creds.ClientID, creds.ClientSecret, workspace.DefaultScopes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _, err := jws.ParseUnverified(tok.AccessToken); err != nil || h.Kid != rotated.Active.Kid {
+		t.Fatalf("access token after the rotation signed by %q (%v), want %s", h.Kid, err, rotated.Active.Kid)
+	}
+	for what, m := range map[string]member{"new": {creds.WorkspaceID, tok.AccessToken}, "pre-rotation": {members[0].id, oldToken}} {
+		if _, err := ws.Sync(ctx, m.id, m.access, workspace.RegistrationData{UniqueID: "u-" + m.id, Address: "late.rot.test", Version: "7.2.1"}); err != nil {
+			t.Errorf("sync with the %s access token: %v", what, err)
+		}
+	}
 }
