@@ -123,8 +123,10 @@ type Base struct {
 
 // Start builds the shared dependencies: telemetry, the Postgres pool on the
 // service's schema with its migrations (and the outbox and inbox tables), the
-// NATS connection and the licensing stream.
-func Start(ctx context.Context, name string, cfg Config, migrations fs.FS) (*Base, error) {
+// NATS connection and the licensing stream. shared are tables a pkg library
+// keeps in the service's schema (the signing keyset), applied before the
+// service's own migrations, which may refer to them.
+func Start(ctx context.Context, name string, cfg Config, migrations fs.FS, shared ...pgdb.Source) (*Base, error) {
 	tel, err := telemetry.Setup(ctx, telemetry.Config{Service: name, OTLPEndpoint: cfg.OTLPEndpoint, TraceFile: cfg.TraceFile, LogLevel: cfg.LogLevel})
 	if err != nil {
 		return nil, err
@@ -134,11 +136,11 @@ func Start(ctx context.Context, name string, cfg Config, migrations fs.FS) (*Bas
 	if err != nil {
 		return nil, err
 	}
-	if err := pgdb.Migrate(ctx, b.Pool, name,
-		pgdb.Source{Name: "outbox", FS: outbox.Migrations()},
-		pgdb.Source{Name: "inbox", FS: events.InboxMigrations()},
-		pgdb.Source{Name: name, FS: migrations},
-	); err != nil {
+	sources := append([]pgdb.Source{
+		{Name: "outbox", FS: outbox.Migrations()},
+		{Name: "inbox", FS: events.InboxMigrations()},
+	}, shared...)
+	if err := pgdb.Migrate(ctx, b.Pool, name, append(sources, pgdb.Source{Name: name, FS: migrations})...); err != nil {
 		b.Pool.Close()
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cloudlicense/authority/pkg/grpcserver"
+	keysv1 "github.com/cloudlicense/authority/proto/gen/licensing/keys/v1"
 	logv1 "github.com/cloudlicense/authority/proto/gen/licensing/log/v1"
 	registryv1 "github.com/cloudlicense/authority/proto/gen/licensing/registry/v1"
 	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
@@ -43,7 +44,12 @@ type Client struct {
 	Log logv1.LogServiceClient
 	// Versions (the version policy) is served by the signer process.
 	Versions signerv1.VersionPolicyServiceClient
-	Sync     syncv1.SyncServiceClient
+	// Keys (the license signing keyset) is served by the signer process.
+	Keys keysv1.KeyServiceClient
+	// AccessTokenKeys (the access-token keyset) is served by the token
+	// service process.
+	AccessTokenKeys keysv1.KeyServiceClient
+	Sync            syncv1.SyncServiceClient
 	// Announcements is served by the sync process.
 	Announcements syncv1.AnnouncementServiceClient
 	conns         []*grpc.ClientConn
@@ -69,6 +75,8 @@ func New(cfg Config) (*Client, error) {
 	c.Subscriptions = signerv1.NewSubscriptionServiceClient(c.conns[2])
 	c.Log = logv1.NewLogServiceClient(c.conns[2])
 	c.Versions = signerv1.NewVersionPolicyServiceClient(c.conns[2])
+	c.Keys = keysv1.NewKeyServiceClient(c.conns[2])
+	c.AccessTokenKeys = keysv1.NewKeyServiceClient(c.conns[1])
 	c.Sync = syncv1.NewSyncServiceClient(c.conns[3])
 	c.Announcements = syncv1.NewAnnouncementServiceClient(c.conns[3])
 	return c, nil

@@ -34,6 +34,9 @@ const (
 	// must see them in one ordered stream (one filter subject also works on
 	// servers before 2.10).
 	SubjectLicenseAll = "licensing.license.>"
+	// SubjectKeysetChanged tells verifiers (and the issuance log) that the
+	// license signing keyset changed: a rotation, an import, a revocation.
+	SubjectKeysetChanged = "licensing.keyset.changed.v1"
 )
 
 // Subjects of registration by e-mail confirmation and of deregistration.

@@ -56,6 +56,12 @@ func create(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return publish(path, data)
+}
+
+// publish writes data to path atomically with mode 0600, returning what is
+// at path afterwards.
+func publish(path string, data []byte) ([]byte, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create key directory: %w", err)
@@ -111,4 +117,10 @@ func (f *File) Active(context.Context) (Key, error) { return f.key, nil }
 // PublicKeys returns the public half of the file's key.
 func (f *File) PublicKeys(context.Context) ([]PublicKey, error) {
 	return []PublicKey{{ID: f.key.ID, Algorithm: f.key.Algorithm, Key: f.key.Public()}}, nil
+}
+
+// PrivateKey returns the file's key, for importing it into a keyset.
+func (f *File) PrivateKey() *rsa.PrivateKey {
+	priv, _ := f.key.Signer.(*rsa.PrivateKey)
+	return priv
 }

@@ -56,9 +56,13 @@ func (k Key) Public() *rsa.PublicKey {
 
 // PublicKey is the verifying half of a Key, as published to verifiers.
 type PublicKey struct {
-	ID, Algorithm       string
-	Key                 *rsa.PublicKey
-	NotBefore, NotAfter time.Time
+	ID, Algorithm string
+	Key           *rsa.PublicKey
+	// State is "" when the publisher does not say (a plain JWKS).
+	State State
+	// NotBefore and RetiredAt bound when the key signed; NotAfter ends its
+	// verification. Zero means unbounded.
+	NotBefore, NotAfter, RetiredAt time.Time
 }
 
 // Manager is the seam for key storage: the file backend implements it today,
@@ -115,6 +119,13 @@ type jwk struct {
 	Kid string `json:"kid"`
 	N   string `json:"n"`
 	E   string `json:"e"`
+	// Members beyond RFC 7517 (which lets a JWK carry others): the key's
+	// state and window, so an offline verifier can check them. NumericDate
+	// seconds as in JWT; omitted when unbounded.
+	Status      State `json:"status,omitempty"`
+	NotBefore   int64 `json:"nbf,omitempty"`
+	SignedUntil int64 `json:"signed_until,omitempty"`
+	NotAfter    int64 `json:"exp,omitempty"`
 }
 
 // JWKS renders keys as a JSON Web Key Set (RFC 7517). A key without an ID gets
@@ -136,9 +147,66 @@ func JWKS(keys []PublicKey) ([]byte, error) {
 		}
 		set.Keys = append(set.Keys, jwk{
 			Kty: "RSA", Use: "sig", Alg: alg, Kid: kid,
-			N: b64u(k.Key.N.Bytes()),
-			E: b64u(big.NewInt(int64(k.Key.E)).Bytes()),
+			N:      b64u(k.Key.N.Bytes()),
+			E:      b64u(big.NewInt(int64(k.Key.E)).Bytes()),
+			Status: k.State, NotBefore: unix(k.NotBefore), SignedUntil: unix(k.RetiredAt), NotAfter: unix(k.NotAfter),
 		})
 	}
 	return json.Marshal(set)
+}
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func fromUnix(s int64) time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(s, 0).UTC()
+}
+
+// ParseJWKS reads a JSON Web Key Set of RSA keys, with the state and window
+// members JWKS writes when present. Every key must have a kid, and the kid
+// must be the key's RFC 7638 thumbprint: a set that pairs a kid with another
+// key is refused rather than trusted.
+func ParseJWKS(data []byte) ([]PublicKey, error) {
+	var set struct {
+		Keys []jwk `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &set); err != nil {
+		return nil, fmt.Errorf("keys: JWKS: %w", err)
+	}
+	if set.Keys == nil {
+		return nil, errors.New(`keys: JWKS: no "keys" array`)
+	}
+	out := make([]PublicKey, 0, len(set.Keys))
+	for i, k := range set.Keys {
+		if k.Kty != "RSA" {
+			return nil, fmt.Errorf("keys: JWKS: key %d (%q): kty %q is not RSA", i, k.Kid, k.Kty)
+		}
+		n, err1 := base64.RawURLEncoding.DecodeString(k.N)
+		e, err2 := base64.RawURLEncoding.DecodeString(k.E)
+		if err := errors.Join(err1, err2); err != nil || len(e) == 0 || len(e) > 4 {
+			return nil, fmt.Errorf("keys: JWKS: key %d (%q): bad n or e", i, k.Kid)
+		}
+		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+		if err := checkSize(pub); err != nil {
+			return nil, fmt.Errorf("keys: JWKS: key %d (%q): %w", i, k.Kid, err)
+		}
+		if want := KeyID(pub); k.Kid != want {
+			return nil, fmt.Errorf("keys: JWKS: key %d: kid %q is not the key's thumbprint %q", i, k.Kid, want)
+		}
+		if k.Status != "" {
+			if _, err := ParseState(string(k.Status)); err != nil {
+				return nil, fmt.Errorf("keys: JWKS: key %q: %w", k.Kid, err)
+			}
+		}
+		out = append(out, PublicKey{ID: k.Kid, Algorithm: k.Alg, Key: pub, State: k.Status,
+			NotBefore: fromUnix(k.NotBefore), RetiredAt: fromUnix(k.SignedUntil), NotAfter: fromUnix(k.NotAfter)})
+	}
+	return out, nil
 }

@@ -33,6 +33,7 @@ func realMain(ctx context.Context) error {
 		return err
 	}
 	defer up.Close()
+	up.KeysetTTL = cfg.JWKSCache
 
 	api := httpapi.New(up, tel.Logger, httpapi.Options{
 		PublicURL: cfg.PublicURL, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,

@@ -28,8 +28,11 @@ type Config struct {
 	// SupportedVersionsCache is how long the supported-versions document is
 	// served before the signer is asked again (0: on every request).
 	SupportedVersionsCache time.Duration `env:"SUPPORTED_VERSIONS_CACHE, default=60s"`
-	LogLevel               string        `env:"LOG_LEVEL, default=info"`
-	OTLPEndpoint           string        `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
-	TraceFile              string        `env:"TRACE_FILE"`
-	ShutdownGrace          time.Duration `env:"SHUTDOWN_GRACE, default=10s"`
+	// JWKSCache is how long the license keyset is used before the signer is
+	// asked again; keep it below the signer's KEYSET_PUBLISH_LEAD.
+	JWKSCache     time.Duration `env:"JWKS_CACHE, default=30s"`
+	LogLevel      string        `env:"LOG_LEVEL, default=info"`
+	OTLPEndpoint  string        `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
+	TraceFile     string        `env:"TRACE_FILE"`
+	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE, default=10s"`
 }

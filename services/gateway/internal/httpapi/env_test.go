@@ -25,6 +25,7 @@ import (
 	"github.com/cloudlicense/authority/pkg/jws"
 	"github.com/cloudlicense/authority/pkg/keys"
 	"github.com/cloudlicense/authority/pkg/rpcerr"
+	keysv1 "github.com/cloudlicense/authority/proto/gen/licensing/keys/v1"
 	registryv1 "github.com/cloudlicense/authority/proto/gen/licensing/registry/v1"
 	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
 	syncv1 "github.com/cloudlicense/authority/proto/gen/licensing/sync/v1"
@@ -61,6 +62,7 @@ type fakes struct {
 	registryv1.UnimplementedRegistryServiceServer
 	tokensv1.UnimplementedTokenServiceServer
 	signerv1.UnimplementedSignerServiceServer
+	keysv1.UnimplementedKeyServiceServer
 	syncv1.UnimplementedSyncServiceServer
 
 	mu          sync.Mutex
@@ -133,6 +135,20 @@ func (f *fakes) GetLicensePublicKey(context.Context, *signerv1.GetLicensePublicK
 	return &signerv1.GetLicensePublicKeyResponse{Kid: keys.KeyID(pub), PublicKeyPem: keys.PublicKeyPEM(pub), PublicKeyV2: keys.PublicKeyV2(pub)}, nil
 }
 
+func (f *fakes) ListKeys(context.Context, *keysv1.ListKeysRequest) (*keysv1.ListKeysResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.signerErr != nil {
+		return nil, f.signerErr
+	}
+	pub := &rsaKey("license").PublicKey
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	return &keysv1.ListKeysResponse{Keys: []*keysv1.SigningKey{{Kid: keys.KeyID(pub), Algorithm: keys.AlgRS256, State: "active", SpkiDer: der}}}, nil
+}
+
 func (f *fakes) Sync(_ context.Context, req *syncv1.SyncRequest) (*syncv1.SyncResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -199,12 +215,14 @@ func start(t testing.TB, o envOptions) *env {
 		tokensv1.TokenService_IssueAccessToken_FullMethodName:       service,
 		tokensv1.TokenService_GetAccessTokenKeys_FullMethodName:     service,
 		signerv1.SignerService_GetLicensePublicKey_FullMethodName:   service,
+		keysv1.KeyService_ListKeys_FullMethodName:                   service,
 		signerv1.SignerService_GetSupportedVersions_FullMethodName:  service,
 		syncv1.SyncService_Sync_FullMethodName:                      service,
 	})
 	registryv1.RegisterRegistryServiceServer(srv.Server, f)
 	tokensv1.RegisterTokenServiceServer(srv.Server, f)
 	signerv1.RegisterSignerServiceServer(srv.Server, f)
+	keysv1.RegisterKeyServiceServer(srv.Server, f)
 	syncv1.RegisterSyncServiceServer(srv.Server, f)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -194,7 +194,7 @@ func (a *API) poll(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "authorization_pending"})
 		return
 	}
-	publicKey, err := a.up.LicensePublicKeyPEM(r.Context())
+	publicKey, err := a.up.LicensePublicKeyPEM(r.Context(), "")
 	if err != nil {
 		writeError(w, fromRPC(a.log, r, err))
 		return

@@ -18,7 +18,7 @@ func (a *API) legacySync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	workspaceID := claimsFrom(r.Context()).WorkspaceID()
-	publicKey, err := a.up.LicensePublicKeyPEM(r.Context())
+	publicKey, err := a.up.LicensePublicKeyPEM(r.Context(), licenseKID(view.GetLicense()))
 	if err != nil {
 		writeError(w, fromRPC(a.log, r, err))
 		return

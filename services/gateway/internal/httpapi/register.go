@@ -31,7 +31,7 @@ func (a *API) registerWithToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fromRPC(a.log, r, err))
 		return
 	}
-	publicKey, err := a.up.LicensePublicKeyPEM(r.Context())
+	publicKey, err := a.up.LicensePublicKeyPEM(r.Context(), "")
 	if err != nil {
 		// The workspace exists and has credentials; it can fetch the key on
 		// sync. Failing here would lose the one-time secret.

@@ -68,6 +68,7 @@ func (a *API) Handler() http.Handler {
 	handle("GET /v1/log/inclusion", a.logInclusion)
 	handle("GET /v1/log/consistency", a.logConsistency)
 	handle("GET /v1/log/entries", a.logEntries)
+	handle("GET /.well-known/jwks.json", a.jwks)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocolError{http.StatusNotFound, "not_found", "no such endpoint: " + r.Method + " " + r.URL.Path})

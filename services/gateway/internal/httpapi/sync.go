@@ -13,7 +13,7 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	publicKey, err := a.up.LicensePublicKeyPEM(r.Context())
+	publicKey, err := a.up.LicensePublicKeyPEM(r.Context(), licenseKID(view.GetLicense()))
 	if err != nil {
 		writeError(w, fromRPC(a.log, r, err))
 		return

@@ -18,9 +18,28 @@ type Config struct {
 	// PKCS#8). A deployment whose workspaces already trust a key imports it
 	// here; its public half is what GetLicensePublicKey prints.
 	SigningKeyFile string `env:"LICENSE_SIGNING_KEY_FILE, required"`
-	// GenerateSigningKey creates the key file when missing (development).
-	GenerateSigningKey bool   `env:"LICENSE_SIGNING_KEY_GENERATE, default=false"`
-	RegistryAddr       string `env:"REGISTRY_ADDR, required"`
+	// GenerateSigningKey creates the key file when missing (development),
+	// and the key-encryption key file too.
+	GenerateSigningKey bool `env:"LICENSE_SIGNING_KEY_GENERATE, default=false"`
+	// KeyEncryptionKeyFile holds the key that seals the keyset's private
+	// keys in the database (base64 of 32 bytes); default: keyset.kek beside
+	// SigningKeyFile. The signing key file only seeds an empty keyset: from
+	// then on the keyset in the database is the truth.
+	KeyEncryptionKeyFile string `env:"LICENSE_KEY_ENCRYPTION_KEY_FILE"`
+	// KeysetPublishLead is how long a next key is published before a
+	// rotation may promote it; it must exceed every verifier's keyset cache
+	// (the gateway's JWKS_CACHE).
+	KeysetPublishLead time.Duration `env:"KEYSET_PUBLISH_LEAD, default=24h"`
+	// KeysetVerifyAfterRetire is how long a retired key's signatures keep
+	// verifying.
+	KeysetVerifyAfterRetire time.Duration `env:"KEYSET_VERIFY_AFTER_RETIRE, default=8760h"`
+	// KeysetRefresh is how often each replica reloads the keyset besides
+	// hearing keyset.changed.
+	KeysetRefresh time.Duration `env:"KEYSET_REFRESH, default=30s"`
+	// ResignBatch is how many workspaces a re-sign job visits per
+	// transaction.
+	ResignBatch  int    `env:"RESIGN_BATCH, default=50"`
+	RegistryAddr string `env:"REGISTRY_ADDR, required"`
 	// TokensAddr is where callers' API keys are checked.
 	TokensAddr string `env:"TOKENS_ADDR, required"`
 	// LifecycleInterval is how often the signer looks for trials and

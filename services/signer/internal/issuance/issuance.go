@@ -284,3 +284,38 @@ func (s *Service) planVersion(ctx context.Context, tx *store.Tx, id string, vers
 	s.plans.mu.Unlock()
 	return p, nil
 }
+
+// Resign re-issues the workspace's current license, inside tx, when a key
+// other than the active one signed it: the same subscription and binding,
+// the next sequence, the active key. A license that is withdrawn, offline
+// (it reaches its site by hand, not by sync) or past its validity is left as
+// it is.
+func (s *Service) Resign(ctx context.Context, tx *store.Tx, workspaceID string) (bool, error) {
+	active, err := s.keys.Active(ctx)
+	if err != nil {
+		return false, fmt.Errorf("license signing key: %w", err)
+	}
+	if err := tx.LockWorkspace(ctx, workspaceID); err != nil {
+		return false, err
+	}
+	latest, found, err := tx.LatestLicense(ctx, workspaceID)
+	if err != nil || !found || latest.KeyID == active.ID || latest.Offline {
+		return false, err
+	}
+	now := s.Now()
+	if latest.ExpiresAt != nil && !latest.ExpiresAt.After(now) {
+		return false, nil
+	}
+	ws, err := tx.Workspace(ctx, workspaceID)
+	if err != nil {
+		return false, err
+	}
+	sub, plan, err := s.subscription(ctx, tx, ws, now)
+	if err != nil || sub.State() == domain.StateSuspended {
+		return false, err
+	}
+	if _, err := s.issue(ctx, tx, ws, sub, plan, latest.Address, now, false); err != nil {
+		return false, err
+	}
+	return true, nil
+}

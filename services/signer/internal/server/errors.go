@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/cloudlicense/authority/pkg/keyset"
 	"github.com/cloudlicense/authority/pkg/rpcerr"
 	"github.com/cloudlicense/authority/pkg/validate"
 	"github.com/cloudlicense/authority/services/signer/internal/domain"
@@ -35,6 +36,7 @@ const (
 	ReasonOverrideNotAllowed  = "OVERRIDE_NOT_ALLOWED"
 	ReasonExceptionNotFound   = "VERSION_EXCEPTION_NOT_FOUND"
 	ReasonLicenseNotFound     = "LICENSE_NOT_FOUND"
+	ReasonResignJobNotFound   = "RESIGN_JOB_NOT_FOUND"
 )
 
 // errInvalidPlan marks a plan definition that would not produce a valid
@@ -43,7 +45,7 @@ var errInvalidPlan = errors.New("invalid plan")
 
 func newMapper(log *slog.Logger) rpcerr.Mapper {
 	// ErrInvalidAddress also matches validate.ErrInvalid, so it comes first.
-	return rpcerr.Mapper{Domain: errDomain, Log: log, Rules: []rpcerr.Rule{
+	return rpcerr.Mapper{Domain: errDomain, Log: log, Rules: append(keyset.ErrorRules(), []rpcerr.Rule{
 		{Err: domain.ErrWorkspaceNotFound, Code: codes.NotFound, Reason: ReasonWorkspaceNotFound},
 		{Err: domain.ErrVersionExceptionNotFound, Code: codes.NotFound, Reason: ReasonExceptionNotFound},
 		{Err: domain.ErrLicenseNotFound, Code: codes.NotFound, Reason: ReasonLicenseNotFound},
@@ -60,8 +62,9 @@ func newMapper(log *slog.Logger) rpcerr.Mapper {
 		{Err: domain.ErrAlreadySuspended, Code: codes.FailedPrecondition, Reason: ReasonAlreadySuspended},
 		{Err: domain.ErrNotSuspended, Code: codes.FailedPrecondition, Reason: ReasonNotSuspended},
 		{Err: domain.ErrSupportNotSelfService, Code: codes.FailedPrecondition, Reason: ReasonSupportNotSelfServe},
+		{Err: domain.ErrResignJobNotFound, Code: codes.NotFound, Reason: ReasonResignJobNotFound},
 		{Err: domain.ErrInvalidAddress, Code: codes.InvalidArgument, Reason: ReasonInvalidAddress},
 		{Err: errInvalidPlan, Code: codes.InvalidArgument, Reason: ReasonInvalidPlan},
 		{Err: validate.ErrInvalid, Code: codes.InvalidArgument, Reason: ReasonInvalidRequest},
-	}}
+	}...)}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/cloudlicense/authority/pkg/keys"
 	"github.com/cloudlicense/authority/pkg/rpcerr"
 	"github.com/cloudlicense/authority/pkg/validate"
+	keysv1 "github.com/cloudlicense/authority/proto/gen/licensing/keys/v1"
 	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
 	"github.com/cloudlicense/authority/services/signer/internal/domain"
 	"github.com/cloudlicense/authority/services/signer/internal/issuance"
@@ -39,6 +40,12 @@ var Policy = authn.Policy{
 	signerv1.VersionPolicyService_RemoveVersionException_FullMethodName: {authn.RoleSupport},
 	signerv1.VersionPolicyService_ListVersionExceptions_FullMethodName:  {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
 	signerv1.VersionPolicyService_CheckVersion_FullMethodName:           {authn.RoleService},
+	keysv1.KeyService_ListKeys_FullMethodName:                           {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
+	keysv1.KeyService_RotateKeys_FullMethodName:                         {},
+	keysv1.KeyService_ImportKey_FullMethodName:                          {},
+	keysv1.KeyService_RevokeKey_FullMethodName:                          {},
+	keysv1.KeyService_StartResign_FullMethodName:                        {},
+	keysv1.KeyService_GetResignJob_FullMethodName:                       {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
 
 	signerv1.SubscriptionService_GrantSubscription_FullMethodName:     {authn.RoleBilling},
 	signerv1.SubscriptionService_StartTrial_FullMethodName:            {authn.RoleBilling, authn.RoleSupport, authn.RoleService},

@@ -23,6 +23,7 @@ import (
 	"github.com/cloudlicense/authority/pkg/keys"
 	"github.com/cloudlicense/authority/pkg/license"
 	"github.com/cloudlicense/authority/pkg/rpcerr"
+	keysv1 "github.com/cloudlicense/authority/proto/gen/licensing/keys/v1"
 	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
 	"github.com/cloudlicense/authority/services/signer/internal/domain"
 	"github.com/cloudlicense/authority/services/signer/internal/issuance"
@@ -114,7 +115,7 @@ func wantStatus(t *testing.T, what string, err error, code codes.Code, reason st
 func TestPolicyCoversEveryRPC(t *testing.T) {
 	t.Parallel()
 	// Every service the signer process serves.
-	if missing := server.Policy.MissingMethods(signerv1.SignerService_ServiceDesc, signerv1.SubscriptionService_ServiceDesc, signerv1.VersionPolicyService_ServiceDesc); len(missing) > 0 {
+	if missing := server.Policy.MissingMethods(signerv1.SignerService_ServiceDesc, signerv1.SubscriptionService_ServiceDesc, signerv1.VersionPolicyService_ServiceDesc, keysv1.KeyService_ServiceDesc); len(missing) > 0 {
 		t.Errorf("RPCs without a policy: %v", missing)
 	}
 	all := []authn.Role{authn.RoleAdmin, authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService}

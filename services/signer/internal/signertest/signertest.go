@@ -18,6 +18,7 @@ import (
 	"github.com/cloudlicense/authority/pkg/events"
 	"github.com/cloudlicense/authority/pkg/jws"
 	"github.com/cloudlicense/authority/pkg/keys"
+	"github.com/cloudlicense/authority/pkg/keyset"
 	"github.com/cloudlicense/authority/pkg/license"
 	"github.com/cloudlicense/authority/pkg/outbox"
 	"github.com/cloudlicense/authority/pkg/pgdb"
@@ -42,6 +43,7 @@ func NewPool(t testing.TB) *pgxpool.Pool {
 	if err := pgdb.Migrate(ctx, pool, Schema,
 		pgdb.Source{Name: "outbox", FS: outbox.Migrations()},
 		pgdb.Source{Name: "inbox", FS: events.InboxMigrations()},
+		keyset.Migrations(),
 		pgdb.Source{Name: Schema, FS: store.Migrations()},
 	); err != nil {
 		t.Fatalf("migrate: %v", err)

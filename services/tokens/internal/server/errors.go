@@ -6,14 +6,16 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/cloudlicense/authority/pkg/keyset"
 	"github.com/cloudlicense/authority/pkg/rpcerr"
+	"github.com/cloudlicense/authority/pkg/validate"
 	"github.com/cloudlicense/authority/services/tokens/internal/domain"
 )
 
 const errDomain = "tokens.licensing"
 
 func newMapper(log *slog.Logger) rpcerr.Mapper {
-	return rpcerr.Mapper{Domain: errDomain, Log: log, Rules: []rpcerr.Rule{
+	return rpcerr.Mapper{Domain: errDomain, Log: log, Rules: append(keyset.ErrorRules(), []rpcerr.Rule{
 		{Err: domain.ErrTokenUnknown, Code: codes.Unauthenticated, Reason: "REGISTRATION_TOKEN_UNKNOWN"},
 		{Err: domain.ErrTokenExpired, Code: codes.Unauthenticated, Reason: "REGISTRATION_TOKEN_EXPIRED"},
 		{Err: domain.ErrTokenUsedUp, Code: codes.Unauthenticated, Reason: "REGISTRATION_TOKEN_USED_UP"},
@@ -26,7 +28,8 @@ func newMapper(log *slog.Logger) rpcerr.Mapper {
 		{Err: domain.ErrCustomerNotFound, Code: codes.NotFound, Reason: "CUSTOMER_NOT_FOUND"},
 		{Err: domain.ErrPlanNotFound, Code: codes.NotFound, Reason: "PLAN_NOT_FOUND"},
 		{Err: domain.ErrCredentialNotFound, Code: codes.NotFound, Reason: "CREDENTIAL_NOT_FOUND"},
-	}}
+		{Err: validate.ErrInvalid, Code: codes.InvalidArgument, Reason: "INVALID_REQUEST"},
+	}...)}
 }
 
 func (s *Server) toStatus(ctx context.Context, err error) error { return s.errs.Map(ctx, err) }

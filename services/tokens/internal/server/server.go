@@ -18,7 +18,9 @@ import (
 	"github.com/cloudlicense/authority/pkg/authn"
 	"github.com/cloudlicense/authority/pkg/jws"
 	"github.com/cloudlicense/authority/pkg/keys"
+	"github.com/cloudlicense/authority/pkg/keyset"
 	"github.com/cloudlicense/authority/pkg/rpcerr"
+	keysv1 "github.com/cloudlicense/authority/proto/gen/licensing/keys/v1"
 	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
 	"github.com/cloudlicense/authority/services/tokens/internal/domain"
 	"github.com/cloudlicense/authority/services/tokens/internal/store"
@@ -41,6 +43,20 @@ var Policy = authn.Policy{
 	tokensv1.TokenService_IssueWorkspaceCredentials_FullMethodName:  {authn.RoleService},
 	tokensv1.TokenService_RevokeWorkspaceCredentials_FullMethodName: {authn.RoleService},
 	tokensv1.TokenService_GetClientCredential_FullMethodName:        {authn.RoleService},
+
+	// The access-token keyset. Re-sign jobs are the signer's (access
+	// tokens expire within the hour); here they answer UNIMPLEMENTED.
+	keysv1.KeyService_ListKeys_FullMethodName:     {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
+	keysv1.KeyService_RotateKeys_FullMethodName:   {},
+	keysv1.KeyService_ImportKey_FullMethodName:    {},
+	keysv1.KeyService_RevokeKey_FullMethodName:    {},
+	keysv1.KeyService_StartResign_FullMethodName:  {},
+	keysv1.KeyService_GetResignJob_FullMethodName: {},
+}
+
+// NewKeys returns the access-token keyset's KeyService.
+func NewKeys(ks *keyset.Service, log *slog.Logger) *keyset.Server {
+	return keyset.NewServer(ks, newMapper(log))
 }
 
 // Directory answers whether the customers and plans a token names exist; it

@@ -680,6 +680,182 @@ func (x *SupportedVersionsChanged) GetWhat() string {
 	return ""
 }
 
+// KeysetChanged: licensing.keyset.changed.v1. A signing keyset changed
+// (rotation, import, revocation): keys carries the whole keyset after the
+// change, public halves only, so a verifier or the issuance log can apply it
+// without asking the signer.
+type KeysetChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What happened: "created", "rotated", "imported", "revoked".
+	Change string `protobuf:"bytes,1,opt,name=change,proto3" json:"change,omitempty"`
+	// The key the change was about (the newly active key for a rotation).
+	Kid       string                 `protobuf:"bytes,2,opt,name=kid,proto3" json:"kid,omitempty"`
+	Keys      []*KeysetKey           `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
+	ChangedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
+	// "license": the only keyset today.
+	Purpose       string `protobuf:"bytes,5,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeysetChanged) Reset() {
+	*x = KeysetChanged{}
+	mi := &file_licensing_events_v1_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeysetChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeysetChanged) ProtoMessage() {}
+
+func (x *KeysetChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_events_v1_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeysetChanged.ProtoReflect.Descriptor instead.
+func (*KeysetChanged) Descriptor() ([]byte, []int) {
+	return file_licensing_events_v1_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *KeysetChanged) GetChange() string {
+	if x != nil {
+		return x.Change
+	}
+	return ""
+}
+
+func (x *KeysetChanged) GetKid() string {
+	if x != nil {
+		return x.Kid
+	}
+	return ""
+}
+
+func (x *KeysetChanged) GetKeys() []*KeysetKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *KeysetChanged) GetChangedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangedAt
+	}
+	return nil
+}
+
+func (x *KeysetChanged) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+// KeysetKey is one key of a KeysetChanged.
+type KeysetKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kid           string                 `protobuf:"bytes,1,opt,name=kid,proto3" json:"kid,omitempty"`
+	Algorithm     string                 `protobuf:"bytes,2,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	State         string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	SpkiDer       []byte                 `protobuf:"bytes,4,opt,name=spki_der,json=spkiDer,proto3" json:"spki_der,omitempty"`
+	NotBefore     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	RetiredAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=retired_at,json=retiredAt,proto3" json:"retired_at,omitempty"`
+	NotAfter      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeysetKey) Reset() {
+	*x = KeysetKey{}
+	mi := &file_licensing_events_v1_events_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeysetKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeysetKey) ProtoMessage() {}
+
+func (x *KeysetKey) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_events_v1_events_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeysetKey.ProtoReflect.Descriptor instead.
+func (*KeysetKey) Descriptor() ([]byte, []int) {
+	return file_licensing_events_v1_events_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *KeysetKey) GetKid() string {
+	if x != nil {
+		return x.Kid
+	}
+	return ""
+}
+
+func (x *KeysetKey) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *KeysetKey) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *KeysetKey) GetSpkiDer() []byte {
+	if x != nil {
+		return x.SpkiDer
+	}
+	return nil
+}
+
+func (x *KeysetKey) GetNotBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotBefore
+	}
+	return nil
+}
+
+func (x *KeysetKey) GetRetiredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RetiredAt
+	}
+	return nil
+}
+
+func (x *KeysetKey) GetNotAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotAfter
+	}
+	return nil
+}
+
 var File_licensing_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_licensing_events_v1_events_proto_rawDesc = "" +
@@ -740,7 +916,24 @@ const file_licensing_events_v1_events_proto_rawDesc = "" +
 	"\x18SupportedVersionsChanged\x129\n" +
 	"\n" +
 	"changed_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\x12\x12\n" +
-	"\x04what\x18\x02 \x01(\tR\x04whatB\xde\x01\n" +
+	"\x04what\x18\x02 \x01(\tR\x04what\"\xc2\x01\n" +
+	"\rKeysetChanged\x12\x16\n" +
+	"\x06change\x18\x01 \x01(\tR\x06change\x12\x10\n" +
+	"\x03kid\x18\x02 \x01(\tR\x03kid\x122\n" +
+	"\x04keys\x18\x03 \x03(\v2\x1e.licensing.events.v1.KeysetKeyR\x04keys\x129\n" +
+	"\n" +
+	"changed_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\x12\x18\n" +
+	"\apurpose\x18\x05 \x01(\tR\apurpose\"\x9b\x02\n" +
+	"\tKeysetKey\x12\x10\n" +
+	"\x03kid\x18\x01 \x01(\tR\x03kid\x12\x1c\n" +
+	"\talgorithm\x18\x02 \x01(\tR\talgorithm\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x19\n" +
+	"\bspki_der\x18\x04 \x01(\fR\aspkiDer\x129\n" +
+	"\n" +
+	"not_before\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x129\n" +
+	"\n" +
+	"retired_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tretiredAt\x127\n" +
+	"\tnot_after\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfterB\xde\x01\n" +
 	"\x17com.licensing.events.v1B\vEventsProtoP\x01ZHgithub.com/cloudlicense/authority/proto/gen/licensing/events/v1;eventsv1\xa2\x02\x03LEX\xaa\x02\x13Licensing.Events.V1\xca\x02\x13Licensing\\Events\\V1\xe2\x02\x1fLicensing\\Events\\V1\\GPBMetadata\xea\x02\x15Licensing::Events::V1b\x06proto3"
 
 var (
@@ -755,7 +948,7 @@ func file_licensing_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_licensing_events_v1_events_proto_rawDescData
 }
 
-var file_licensing_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_licensing_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_licensing_events_v1_events_proto_goTypes = []any{
 	(*WorkspaceRegistered)(nil),       // 0: licensing.events.v1.WorkspaceRegistered
 	(*WorkspaceSynced)(nil),           // 1: licensing.events.v1.WorkspaceSynced
@@ -766,23 +959,30 @@ var file_licensing_events_v1_events_proto_goTypes = []any{
 	(*RegistrationIntentCreated)(nil), // 6: licensing.events.v1.RegistrationIntentCreated
 	(*CredentialsRevoked)(nil),        // 7: licensing.events.v1.CredentialsRevoked
 	(*SupportedVersionsChanged)(nil),  // 8: licensing.events.v1.SupportedVersionsChanged
-	(*timestamppb.Timestamp)(nil),     // 9: google.protobuf.Timestamp
+	(*KeysetChanged)(nil),             // 9: licensing.events.v1.KeysetChanged
+	(*KeysetKey)(nil),                 // 10: licensing.events.v1.KeysetKey
+	(*timestamppb.Timestamp)(nil),     // 11: google.protobuf.Timestamp
 }
 var file_licensing_events_v1_events_proto_depIdxs = []int32{
-	9, // 0: licensing.events.v1.WorkspaceRegistered.registered_at:type_name -> google.protobuf.Timestamp
-	9, // 1: licensing.events.v1.WorkspaceSynced.synced_at:type_name -> google.protobuf.Timestamp
-	9, // 2: licensing.events.v1.CredentialsIssued.issued_at:type_name -> google.protobuf.Timestamp
-	9, // 3: licensing.events.v1.LicenseIssued.issued_at:type_name -> google.protobuf.Timestamp
-	9, // 4: licensing.events.v1.LicenseWithdrawn.withdrawn_at:type_name -> google.protobuf.Timestamp
-	9, // 5: licensing.events.v1.WorkspaceDeregistered.deregistered_at:type_name -> google.protobuf.Timestamp
-	9, // 6: licensing.events.v1.RegistrationIntentCreated.created_at:type_name -> google.protobuf.Timestamp
-	9, // 7: licensing.events.v1.CredentialsRevoked.revoked_at:type_name -> google.protobuf.Timestamp
-	9, // 8: licensing.events.v1.SupportedVersionsChanged.changed_at:type_name -> google.protobuf.Timestamp
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	11, // 0: licensing.events.v1.WorkspaceRegistered.registered_at:type_name -> google.protobuf.Timestamp
+	11, // 1: licensing.events.v1.WorkspaceSynced.synced_at:type_name -> google.protobuf.Timestamp
+	11, // 2: licensing.events.v1.CredentialsIssued.issued_at:type_name -> google.protobuf.Timestamp
+	11, // 3: licensing.events.v1.LicenseIssued.issued_at:type_name -> google.protobuf.Timestamp
+	11, // 4: licensing.events.v1.LicenseWithdrawn.withdrawn_at:type_name -> google.protobuf.Timestamp
+	11, // 5: licensing.events.v1.WorkspaceDeregistered.deregistered_at:type_name -> google.protobuf.Timestamp
+	11, // 6: licensing.events.v1.RegistrationIntentCreated.created_at:type_name -> google.protobuf.Timestamp
+	11, // 7: licensing.events.v1.CredentialsRevoked.revoked_at:type_name -> google.protobuf.Timestamp
+	11, // 8: licensing.events.v1.SupportedVersionsChanged.changed_at:type_name -> google.protobuf.Timestamp
+	10, // 9: licensing.events.v1.KeysetChanged.keys:type_name -> licensing.events.v1.KeysetKey
+	11, // 10: licensing.events.v1.KeysetChanged.changed_at:type_name -> google.protobuf.Timestamp
+	11, // 11: licensing.events.v1.KeysetKey.not_before:type_name -> google.protobuf.Timestamp
+	11, // 12: licensing.events.v1.KeysetKey.retired_at:type_name -> google.protobuf.Timestamp
+	11, // 13: licensing.events.v1.KeysetKey.not_after:type_name -> google.protobuf.Timestamp
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_licensing_events_v1_events_proto_init() }
@@ -796,7 +996,7 @@ func file_licensing_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_licensing_events_v1_events_proto_rawDesc), len(file_licensing_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
