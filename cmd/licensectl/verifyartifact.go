@@ -12,6 +12,7 @@ import (
 
 	"github.com/cloudlicense/authority/pkg/artifact"
 	"github.com/cloudlicense/authority/pkg/keys"
+	"github.com/cloudlicense/authority/pkg/translog"
 )
 
 // verifyArtifact checks a license or a supported-versions document offline
@@ -24,7 +25,7 @@ func verifyArtifact(ctx context.Context, e *env, args []string) error {
 	keyValue := fs.String("public-key-v2", "", "instead of -keys: the PUBLIC_LICENSE_KEY_V2 value")
 	at := fs.String("at", "", "judge validity at this instant (RFC 3339; default now)")
 	address := fs.String("address", "", "also check that a license is bound to this site address")
-	proof := fs.String("proof", "", "a file with the artifact's issuance-log inclusion proof")
+	proof := fs.String("proof", "", "a file with the artifact's issuance-log proof bundle (licensectl offline issue -proof, or log proof -bundle)")
 	if err := e.parse(fs, args); err != nil {
 		return err
 	}
@@ -47,6 +48,7 @@ func verifyArtifact(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	opts.Inclusion = translog.BundleChecker{Keyset: keyset}
 	var raw []byte
 	if file == "-" {
 		raw, err = readAll(e)

@@ -2,12 +2,14 @@ package translog
 
 import (
 	"bytes"
+	"crypto/rsa"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/cloudlicense/authority/pkg/jws"
+	"github.com/cloudlicense/authority/pkg/keys"
 )
 
 // Bundle is the evidence that an artifact was logged, made to travel with
@@ -90,4 +92,28 @@ func (b Bundle) Verify(artifact string, keyFor jws.KeyFunc) (SignedTreeHead, err
 		return SignedTreeHead{}, fmt.Errorf("%w: %w", ErrNotLogged, err)
 	}
 	return sth, nil
+}
+
+// BundleChecker checks proof bundles for pkg/artifact (artifact.
+// InclusionVerifier): the tree head must be signed by a key of Keyset that
+// verifies (a revoked key's head proves nothing).
+type BundleChecker struct {
+	Keyset []keys.PublicKey
+}
+
+// VerifyInclusion checks that proof, a bundle, shows artifact in the log.
+func (c BundleChecker) VerifyInclusion(artifact, proof []byte) error {
+	b, err := ParseBundle(proof)
+	if err != nil {
+		return err
+	}
+	_, err = b.Verify(string(artifact), func(kid string) (*rsa.PublicKey, error) {
+		for _, k := range c.Keyset {
+			if k.ID == kid && k.Key != nil && (k.State == "" || k.State.Verifies()) {
+				return k.Key, nil
+			}
+		}
+		return nil, fmt.Errorf("the tree head's key %q is not in the keyset", kid)
+	})
+	return err
 }

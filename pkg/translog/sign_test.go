@@ -3,6 +3,7 @@ package translog_test
 import (
 	"crypto/rsa"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"math/rand/v2"
@@ -124,6 +125,27 @@ func TestBundle(t *testing.T) {
 	}
 	if _, err := b.Verify("RCV3_c", func(string) (*rsa.PublicKey, error) { return nil, errors.New("no") }); !errors.Is(err, translog.ErrTreeHead) {
 		t.Fatalf("an unknown signer: %v", err)
+	}
+
+	// The same checks through the seam `licensectl verify -proof` uses.
+	bundle, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := keys.PublicKey{ID: k.ID, Algorithm: keys.AlgRS256, Key: k.Public(), State: keys.StateActive}
+	if err := (translog.BundleChecker{Keyset: []keys.PublicKey{pub}}).VerifyInclusion([]byte("RCV3_c"), bundle); err != nil {
+		t.Errorf("checker, the logged license: %v", err)
+	}
+	if err := (translog.BundleChecker{Keyset: []keys.PublicKey{pub}}).VerifyInclusion([]byte("RCV3_d"), bundle); !errors.Is(err, translog.ErrNotLogged) {
+		t.Errorf("checker, another license: %v", err)
+	}
+	revoked := pub
+	revoked.State = keys.StateRevoked
+	if err := (translog.BundleChecker{Keyset: []keys.PublicKey{revoked}}).VerifyInclusion([]byte("RCV3_c"), bundle); err == nil {
+		t.Error("checker: a tree head signed by a revoked key was accepted")
+	}
+	if err := (translog.BundleChecker{Keyset: []keys.PublicKey{pub}}).VerifyInclusion([]byte("RCV3_c"), []byte("{")); err == nil {
+		t.Error("checker: a broken bundle was accepted")
 	}
 }
 
