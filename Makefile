@@ -50,7 +50,7 @@ bench: ## Benchmarks of the whole system, each figure beside a baseline from the
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s); make test replays the corpora
-	@scripts/fuzz.sh
+	@db="$(ENSURE_DB)"; DATABASE_URL="$$db" scripts/fuzz.sh
 
 .PHONY: build
 build: ## Build the services and licensectl into bin/
