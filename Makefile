@@ -54,9 +54,9 @@ soak: ## Mixed traffic for SOAK_DURATION (default 3m), failing on memory or goro
 	  cd tests && SOAK_DURATION="$${SOAK_DURATION:-3m}" go test -count=1 -timeout 60m -run '^TestSoak$$' -v ./e2e | grep -v '^\s*{"time"'
 
 .PHONY: chaos
-chaos: ## The fault tests (NATS outage mid-burst, redelivery, SIGKILL mid-issuance) on their own
+chaos: ## The fault tests (NATS outage mid-burst, redelivery, SIGKILL mid-issuance, Postgres restart) on their own
 	@db="$(ENSURE_DB)"; export DATABASE_URL="$$db"; \
-	  cd tests && go test -count=1 -timeout 30m -run '^(TestNATSOutage|TestSignerKilled)' -v ./e2e | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+\S+_test.go)'
+	  cd tests && go test -count=1 -timeout 30m -run '^(TestNATSOutage|TestSignerKilled|TestPostgresRestart)' -v ./e2e | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+\S+_test.go)'
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s); make test replays the corpora
