@@ -195,3 +195,40 @@ func TestWorkspaceRateLimit(t *testing.T) {
 	r.RemoteAddr = "192.0.2.9:1"
 	jsonBody(t, e.do(t, r), http.StatusOK)
 }
+
+// Every route that reads a body refuses one over MAX_BODY_BYTES with 413,
+// whatever the caller presents, and asks no internal service.
+func TestBodyOverLimitOnEveryRoute(t *testing.T) {
+	t.Parallel()
+	const limit = 512
+	e := start(t, envOptions{opts: httpapi.Options{MaxBodyBytes: limit}})
+	tok := signToken(t, tokenSpec{ws: ws, scope: defaultScopes})
+	big := `{"uniqueId":"` + strings.Repeat("x", limit) + `"}`
+	form := "code=" + strings.Repeat("x", limit)
+	for _, rt := range []struct {
+		path, contentType, bearer, body string
+	}{
+		{"/api/oauth/clients", "application/json", "rt_token", big},
+		{"/api/oauth/token", "application/x-www-form-urlencoded", "", "grant_type=client_credentials&" + form},
+		{syncPath, "application/json", tok, big},
+		{"/api/v2/workspaces/" + ws + "/client", "application/json", tok, big},
+		{"/api/v2/workspaces/" + ws + "/client/downgrade", "application/json", tok, big},
+		{"/api/v3/comms/workspace", "application/json", tok, big},
+		{"/api/v2/register/workspace/pre-intent", "application/json", "", big},
+		{"/api/v2/register/workspace/intent", "application/json", "", big},
+		{"/api/v2/register/workspace", "application/json", "", big},
+		{"/register/confirm", "application/x-www-form-urlencoded", "", form},
+	} {
+		var h http.Header
+		if rt.bearer != "" {
+			h = bearer(rt.bearer)
+		}
+		if rec := e.do(t, newRequest(t, http.MethodPost, rt.path, rt.contentType, rt.body, h)); rec.Code != http.StatusRequestEntityTooLarge {
+			t.Errorf("POST %s with %d bytes: %d, want 413", rt.path, len(rt.body), rec.Code)
+		}
+	}
+	registers, issues, syncs := e.fakes.recorded()
+	if len(registers)+len(issues)+len(syncs) != 0 {
+		t.Fatal("an oversized request reached an internal service")
+	}
+}
