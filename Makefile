@@ -48,9 +48,19 @@ bench: ## Benchmarks of the whole system, each figure beside a baseline from the
 	@db="$(ENSURE_DB)"; $(MAKE) $(TOOLS)/nats-server; \
 	  DATABASE_URL="$$db" NATS_SERVER_BIN="$(TOOLS)/nats-server" go run ./tests/cmd/bench $(BENCH_FLAGS)
 
+.PHONY: soak
+soak: ## Mixed traffic for SOAK_DURATION (default 3m), failing on memory or goroutine growth per service
+	@db="$(ENSURE_DB)"; export DATABASE_URL="$$db"; \
+	  cd tests && SOAK_DURATION="$${SOAK_DURATION:-3m}" go test -count=1 -timeout 60m -run '^TestSoak$$' -v ./e2e | grep -v '^\s*{"time"'
+
+.PHONY: chaos
+chaos: ## The fault tests (NATS outage mid-burst, redelivery, SIGKILL mid-issuance, Postgres restart) on their own
+	@db="$(ENSURE_DB)"; export DATABASE_URL="$$db"; \
+	  cd tests && go test -count=1 -timeout 30m -run '^(TestNATSOutage|TestSignerKilled|TestPostgresRestart)' -v ./e2e | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+\S+_test.go)'
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s); make test replays the corpora
-	@scripts/fuzz.sh
+	@db="$(ENSURE_DB)"; DATABASE_URL="$$db" scripts/fuzz.sh
 
 .PHONY: build
 build: ## Build the services and licensectl into bin/

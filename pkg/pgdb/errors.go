@@ -14,6 +14,10 @@ const (
 	codeCheckViolation       = "23514"
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
+	// A text value the database cannot store: a NUL character, or bytes
+	// that are not valid in its encoding.
+	codeCharacterNotInRepertoire = "22021"
+	codeUntranslatableCharacter  = "22P05"
 )
 
 func pgCode(err error) string {
@@ -29,6 +33,13 @@ func IsUniqueViolation(err error) bool { return pgCode(err) == codeUniqueViolati
 
 // IsForeignKeyViolation reports a foreign key violation.
 func IsForeignKeyViolation(err error) bool { return pgCode(err) == codeForeignKeyViolation }
+
+// IsUnstorableText reports a text parameter the database refused to store
+// (a NUL character or an invalid byte sequence): bad input, not an outage.
+func IsUnstorableText(err error) bool {
+	c := pgCode(err)
+	return c == codeCharacterNotInRepertoire || c == codeUntranslatableCharacter
+}
 
 // IsCheckViolation reports a check constraint violation.
 func IsCheckViolation(err error) bool { return pgCode(err) == codeCheckViolation }

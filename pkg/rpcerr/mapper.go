@@ -27,7 +27,8 @@ type Mapper struct {
 }
 
 // Map returns the status for err: the first matching rule; a status error
-// from a downstream call as it is; Unavailable for a database outage; and for
+// from a downstream call as it is; Unavailable for a database outage;
+// InvalidArgument for text the database cannot store; and for
 // anything else a bare Internal, logged with the trace id.
 func (m Mapper) Map(ctx context.Context, err error) error {
 	if err == nil {
@@ -50,6 +51,11 @@ func (m Mapper) Map(ctx context.Context, err error) error {
 	}
 	if pgdb.IsUnavailable(err) || errors.Is(err, context.DeadlineExceeded) {
 		return New(codes.Unavailable, m.Domain, "UNAVAILABLE", "storage unavailable, retry", nil)
+	}
+	if pgdb.IsUnstorableText(err) {
+		// A caller sent text the database cannot hold; no rule names the
+		// field this deep, so the answer says what was wrong with it.
+		return InvalidArgument(m.Domain, "INVALID_REQUEST", FieldViolation{Field: "request", Description: "a text field holds a NUL character or an invalid byte sequence"})
 	}
 	if errors.Is(err, context.Canceled) {
 		return New(codes.Canceled, m.Domain, "CANCELED", "request canceled", nil)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -162,6 +163,8 @@ func TestMapper(t *testing.T) {
 		{name: "database unreachable", err: fmt.Errorf("store: %w", connectError(t)), code: codes.Unavailable, reason: "UNAVAILABLE"},
 		{name: "deadline", err: fmt.Errorf("store: %w", context.DeadlineExceeded), code: codes.Unavailable, reason: "UNAVAILABLE"},
 		{name: "canceled", err: context.Canceled, code: codes.Canceled, reason: "CANCELED"},
+		{name: "unstorable text", err: fmt.Errorf("insert: %w", &pgconn.PgError{Code: "22021", Message: `invalid byte sequence for encoding "UTF8": 0x00`}),
+			code: codes.InvalidArgument, reason: "INVALID_REQUEST", fields: []string{"request"}},
 		{name: "unknown", err: errors.New("secret detail: token abc"), code: codes.Internal, reason: "INTERNAL", logged: true, message: "internal error"},
 	}
 	traceID := trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36}

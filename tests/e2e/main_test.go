@@ -61,7 +61,7 @@ func startSystem(t *testing.T, traces bool, env ...string) *system {
 	}
 	s, err := stack.Start(t.Context(), stack.Options{
 		DatabaseURL: dbURL, NATSURL: nats.URL, Dir: dir, BinDir: binDir, TraceFiles: traces,
-		Env: append([]string{"RATE_LIMIT_PER_SECOND=0"}, env...),
+		Env: append([]string{"RATE_LIMIT_PER_SECOND=0", "WORKSPACE_RATE_LIMIT_PER_SECOND=0"}, env...),
 	})
 	if err != nil {
 		t.Fatal(err)

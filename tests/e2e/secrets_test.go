@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	registryv1 "github.com/cloudlicense/authority/proto/gen/licensing/registry/v1"
+	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
+	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
 	"github.com/cloudlicense/authority/tests/stack"
 	"github.com/cloudlicense/authority/tests/workspace"
 )
@@ -35,6 +38,32 @@ func TestNoSecretsInLogsOrSpans(t *testing.T) {
 	_, _ = ws.Register(ctx, token, "again@secret.test", "again")
 	_, _ = ws.Token(ctx, creds.ClientID, creds.ClientSecret+"-wrong", "")
 	_, _ = ws.Sync(ctx, creds.WorkspaceID, tok.AccessToken+"x", workspace.RegistrationData{UniqueID: "u", Address: "s.secret.test", Version: "7.2.1"})
+	// Internal callers' secrets: a created role key that is used, an
+	// unknown key that is refused, and an offline license issued for support.
+	admin := adminClient(t, sys)
+	billing, err := admin.Tokens.CreateAPIKey(ctx, &tokensv1.CreateAPIKeyRequest{Name: "billing", Role: "billing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	billingClient, err := sys.Client(billing.GetKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer billingClient.Close()
+	if _, err := billingClient.Registry.ListWorkspaces(ctx, &registryv1.ListWorkspacesRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	const unknownKey = "lak_unknownUnknownUnknownUnknownUnknownUnknown"
+	stranger, err := sys.Client(unknownKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	_, _ = stranger.Registry.ListWorkspaces(ctx, &registryv1.ListWorkspacesRequest{})
+	offline, err := admin.Signer.IssueOfflineLicense(ctx, &signerv1.IssueOfflineLicenseRequest{IdempotencyKey: "secrets-offline", WorkspaceId: creds.WorkspaceID})
+	if err != nil {
+		t.Fatal(err)
+	}
 	sys.Stop() // flush the span exporters
 
 	secrets := map[string]string{
@@ -45,6 +74,20 @@ func TestNoSecretsInLogsOrSpans(t *testing.T) {
 		"license":            strings.Split(resp.License, ".")[1],
 		"admin API key":      sys.AdminKey,
 		"service API key":    sys.ServiceKey,
+		"created API key":    billing.GetKey(),
+		"unknown API key":    unknownKey,
+		"license signature":  strings.Split(resp.License, ".")[2],
+		"offline license":    strings.Split(offline.GetLicense().GetToken(), ".")[1],
+		"intent secret key":  sys.IntentKey,
+	}
+	// And the private keys: any line of their PEM bodies.
+	for _, k := range []string{"access-token.pem", "license.pem"} {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(sys.LogFile("tokens")), "keys", k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		secrets["private key "+k] = lines[len(lines)/2]
 	}
 	var files []string
 	for _, name := range stack.Services {

@@ -63,7 +63,7 @@ func run(ctx context.Context, o options) error {
 	fmt.Fprintln(os.Stderr, "bench: building and starting the services ...")
 	s, err := stack.Start(ctx, stack.Options{
 		DatabaseURL: idleConnsClose(dbURL), NATSURL: natsURL, Dir: dir, LogLevel: "warn",
-		Env: []string{"RATE_LIMIT_PER_SECOND=0", "DATABASE_MAX_CONNS=32"},
+		Env: []string{"RATE_LIMIT_PER_SECOND=0", "WORKSPACE_RATE_LIMIT_PER_SECOND=0", "DATABASE_MAX_CONNS=32"},
 	})
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"golang.org/x/sync/errgroup"
 
@@ -35,8 +36,13 @@ func realMain(ctx context.Context) error {
 	defer up.Close()
 	up.KeysetTTL = cfg.JWKSCache
 
+	proxies, err := httpapi.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
 	api := httpapi.New(up, tel.Logger, httpapi.Options{
 		PublicURL: cfg.PublicURL, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
+		WorkspaceRateLimit: cfg.WorkspaceRateLimit, WorkspaceRateBurst: cfg.WorkspaceRateBurst, TrustedProxies: proxies,
 		MaxBodyBytes: cfg.MaxBodyBytes, UpstreamWait: cfg.UpstreamWait, VersionsCacheTTL: cfg.SupportedVersionsCache,
 	})
 	g, ctx := errgroup.WithContext(ctx)

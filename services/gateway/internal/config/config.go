@@ -21,10 +21,19 @@ type Config struct {
 	ServiceAPIKey string `env:"SERVICE_API_KEY, required"`
 	// RateLimit is requests per second per client address on the public
 	// endpoints (0 turns it off); RateBurst the bucket size.
-	RateLimit    float64       `env:"RATE_LIMIT_PER_SECOND, default=200"`
-	RateBurst    int           `env:"RATE_LIMIT_BURST, default=400"`
-	MaxBodyBytes int64         `env:"MAX_BODY_BYTES, default=1048576"`
-	UpstreamWait time.Duration `env:"UPSTREAM_TIMEOUT, default=10s"`
+	RateLimit float64 `env:"RATE_LIMIT_PER_SECOND, default=200"`
+	RateBurst int     `env:"RATE_LIMIT_BURST, default=400"`
+	// WorkspaceRateLimit is requests per second per workspace (by its access
+	// token) on the workspace endpoints (0 turns it off). A workspace syncs
+	// a few times an hour; the burst leaves room for an admin pressing Sync.
+	WorkspaceRateLimit float64 `env:"WORKSPACE_RATE_LIMIT_PER_SECOND, default=5"`
+	WorkspaceRateBurst int     `env:"WORKSPACE_RATE_LIMIT_BURST, default=30"`
+	// TrustedProxies lists the addresses and CIDR prefixes of the proxies
+	// whose X-Forwarded-For names the client for the per-client limit;
+	// from any other peer the header is ignored.
+	TrustedProxies []string      `env:"TRUSTED_PROXIES"`
+	MaxBodyBytes   int64         `env:"MAX_BODY_BYTES, default=1048576"`
+	UpstreamWait   time.Duration `env:"UPSTREAM_TIMEOUT, default=10s"`
 	// SupportedVersionsCache is how long the supported-versions document is
 	// served before the signer is asked again (0: on every request).
 	SupportedVersionsCache time.Duration `env:"SUPPORTED_VERSIONS_CACHE, default=60s"`

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -22,6 +24,11 @@ func (a *API) downgrade(w http.ResponseWriter, r *http.Request) {
 	claims := claimsFrom(r.Context())
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, protocolError{http.StatusRequestEntityTooLarge, "invalid_request", fmt.Sprintf("body larger than %d bytes", tooBig.Limit)})
+			return
+		}
 		writeError(w, badRequest("invalid_request", "cannot read the body"))
 		return
 	}

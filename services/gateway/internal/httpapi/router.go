@@ -19,11 +19,18 @@ import (
 
 // Options configure the API.
 type Options struct {
-	PublicURL    string
-	RateLimit    float64
-	RateBurst    int
-	MaxBodyBytes int64
-	UpstreamWait time.Duration
+	PublicURL string
+	// RateLimit and RateBurst limit each client address (0: no limit);
+	// WorkspaceRateLimit and WorkspaceRateBurst each workspace, by the
+	// workspace its access token names. Both are per gateway replica.
+	RateLimit          float64
+	RateBurst          int
+	WorkspaceRateLimit float64
+	WorkspaceRateBurst int
+	// TrustedProxies are the peers whose X-Forwarded-For names the client.
+	TrustedProxies TrustedProxies
+	MaxBodyBytes   int64
+	UpstreamWait   time.Duration
 	// VersionsCacheTTL is how long the supported-versions document is served
 	// without asking the signer again (0: every request asks).
 	VersionsCacheTTL time.Duration
@@ -36,12 +43,20 @@ type API struct {
 	log      *slog.Logger
 	opts     Options
 	limiter  *limiter
-	versions versionsCache
+	// wsLimiter limits per workspace; proxies decides the client address.
+	wsLimiter *limiter
+	proxies   TrustedProxies
+	versions  versionsCache
 }
 
 // New returns the API.
 func New(up *upstream.Clients, log *slog.Logger, opts Options) *API {
-	return &API{up: up, verifier: accesstoken.NewVerifier(up.Tokens), log: log, opts: opts, limiter: newLimiter(opts.RateLimit, opts.RateBurst)}
+	return &API{
+		up: up, verifier: accesstoken.NewVerifier(up.Tokens), log: log, opts: opts,
+		limiter:   newLimiter(opts.RateLimit, opts.RateBurst),
+		wsLimiter: newLimiter(opts.WorkspaceRateLimit, opts.WorkspaceRateBurst),
+		proxies:   opts.TrustedProxies,
+	}
 }
 
 // Handler returns the routed, instrumented handler.

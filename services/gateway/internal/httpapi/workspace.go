@@ -45,6 +45,9 @@ func (a *API) accessTokenFor(scope string, pathBound bool, h http.HandlerFunc) h
 			writeError(w, fromRPC(a.log, r, err))
 			return
 		}
+		if !a.limitWorkspace(w, r, claims.WorkspaceID()) {
+			return
+		}
 		if !claims.HasScope(scope) {
 			writeError(w, protocolError{http.StatusForbidden, "insufficient_scope", "the access token lacks scope " + scope})
 			return

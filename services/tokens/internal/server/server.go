@@ -187,6 +187,11 @@ func (s *Server) IssueAccessToken(ctx context.Context, req *tokensv1.IssueAccess
 	if req.GetClientId() == "" || req.GetClientSecret() == "" {
 		return nil, rpcerr.InvalidArgument(errDomain, "INVALID_REQUEST", rpcerr.FieldViolation{Field: "client_id", Description: "client_id and client_secret are required"})
 	}
+	if strings.ContainsRune(req.GetClientId(), 0) {
+		// No client id holds a NUL (Postgres text cannot), so it is simply
+		// unknown; asking the store would fail as an internal error.
+		return nil, s.toStatus(ctx, domain.ErrInvalidCredentials)
+	}
 	cred, err := s.store.Credential(ctx, req.GetClientId())
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
