@@ -16,6 +16,7 @@ import (
 	"github.com/cloudlicense/authority/services/sync/internal/server"
 	"github.com/cloudlicense/authority/services/sync/internal/signer"
 	"github.com/cloudlicense/authority/services/sync/internal/store"
+	"github.com/cloudlicense/authority/services/sync/internal/watch"
 )
 
 func main() { app.Main("sync", realMain) }
@@ -44,12 +45,20 @@ func realMain(ctx context.Context) error {
 	licenses := signer.New(signerv1.NewSignerServiceClient(sc), base.Log)
 	policy := maps.Clone(server.Policy)
 	maps.Copy(policy, server.AnnouncementPolicy)
+	hub := watch.NewHub(st, watch.HubConfig{Buffer: cfg.WatchBuffer, Bookmark: cfg.WatchBookmarkInterval}, base.Log)
+	if _, err := watch.Listen(base.NATS, hub); err != nil {
+		return err
+	}
+	sequencer := watch.NewSequencer(base.Pool, st, base.NATS, hub,
+		watch.SequencerConfig{Interval: cfg.WatchSequenceInterval, Retention: cfg.WatchRetention}, base.Log)
 	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), policy)
-	syncv1.RegisterSyncServiceServer(srv.Server, server.New(st, licenses, base.Log))
+	syncv1.RegisterSyncServiceServer(srv.Server, server.New(st, licenses, base.Log, server.WithHub(hub)))
 	syncv1.RegisterAnnouncementServiceServer(srv.Server, server.NewAnnouncements(st, base.Log))
 	return base.Run(ctx,
 		base.GRPC(srv, cfg.GRPCAddr),
 		base.Relay().Run,
+		hub.Run,
+		sequencer.Run,
 		consumer.New(base.JS, base.Pool, st, base.Log).Run,
 		consumer.NewWorkspaces(base.JS, base.Pool, st, base.Log).Run,
 	)
