@@ -51,7 +51,9 @@ func realMain(ctx context.Context) error {
 	}
 	sequencer := watch.NewSequencer(base.Pool, st, base.NATS, hub,
 		watch.SequencerConfig{Interval: cfg.WatchSequenceInterval, Retention: cfg.WatchRetention}, base.Log)
-	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), policy)
+	// A watch stream stays open for hours: no span or RPC metrics for it.
+	srv := grpcserver.New(base.Log, base.RemoteAuthenticator(tokensv1.NewTokenServiceClient(tc)), policy,
+		grpcserver.Untraced(syncv1.SyncService_Watch_FullMethodName))
 	syncv1.RegisterSyncServiceServer(srv.Server, server.New(st, licenses, base.Log, server.WithHub(hub)))
 	syncv1.RegisterAnnouncementServiceServer(srv.Server, server.NewAnnouncements(st, base.Log))
 	return base.Run(ctx,

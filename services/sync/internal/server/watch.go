@@ -43,23 +43,36 @@ func (s *Server) Watch(req *syncv1.WatchRequest, stream syncv1.SyncService_Watch
 			return err
 		}
 	} else {
-		snap, err := s.store.Snapshot(ctx, workspaceList(f))
+		var list []*watch.Event
+		var snapRevision int64
+		err := offStack(func() error {
+			snap, err := s.store.Snapshot(ctx, workspaceList(f))
+			if err != nil {
+				return err
+			}
+			for _, v := range snap.Views {
+				if a := watch.AttributesOf(&v); f.Matches(a) {
+					ev := watch.NewViewEvent(syncv1.WatchEventType_WATCH_EVENT_TYPE_EXISTING, snap.Revision, v, a)
+					ev.Proto()
+					list = append(list, ev)
+				}
+			}
+			snapRevision, listed = snap.Revision, snap.Pending
+			return nil
+		})
 		if err != nil {
 			return s.errs.Map(ctx, err)
 		}
-		for _, v := range snap.Views {
-			a := watch.AttributesOf(&v)
-			if !f.Matches(a) {
-				continue
-			}
-			if err := stream.Send(watch.NewViewEvent(syncv1.WatchEventType_WATCH_EVENT_TYPE_EXISTING, snap.Revision, v, a).Proto()); err != nil {
+		for _, ev := range list {
+			if err := stream.Send(ev.Proto()); err != nil {
 				return err
 			}
 		}
-		if err := stream.Send(watch.NewMarkEvent(syncv1.WatchEventType_WATCH_EVENT_TYPE_LISTED, snap.Revision).Proto()); err != nil {
+		list = nil
+		if err := stream.Send(watch.NewMarkEvent(syncv1.WatchEventType_WATCH_EVENT_TYPE_LISTED, snapRevision).Proto()); err != nil {
 			return err
 		}
-		after, listed = snap.Revision, snap.Pending
+		after = snapRevision
 	}
 
 	for {
@@ -92,12 +105,14 @@ func (s *Server) Watch(req *syncv1.WatchRequest, stream syncv1.SyncService_Watch
 // revision the feed no longer holds (or never handed out). It returns the
 // revision the stream has reached.
 func (s *Server) replay(ctx context.Context, stream syncv1.SyncService_WatchServer, f watch.Filter, r, head int64) (int64, error) {
-	floor, err := s.store.Floor(ctx)
-	if err != nil {
-		return 0, s.errs.Map(ctx, err)
-	}
-	dbHead, err := s.store.Head(ctx)
-	if err != nil {
+	var floor, dbHead int64
+	if err := offStack(func() (err error) {
+		if floor, err = s.store.Floor(ctx); err != nil {
+			return err
+		}
+		dbHead, err = s.store.Head(ctx)
+		return err
+	}); err != nil {
 		return 0, s.errs.Map(ctx, err)
 	}
 	if r < floor || r > dbHead {
@@ -107,27 +122,47 @@ func (s *Server) replay(ctx context.Context, stream syncv1.SyncService_WatchServ
 	}
 	after := r
 	for after < head {
-		changes, err := s.store.ChangesAfter(ctx, after, 500)
-		if err != nil {
-			return 0, s.errs.Map(ctx, err)
-		}
-		if len(changes) == 0 {
-			break
-		}
-		for _, c := range changes {
-			if c.Revision > head {
-				return after, nil
-			}
-			ev := watch.NewChangeEvent(c)
-			if f.Matches(ev.Attrs) {
-				if err := stream.Send(ev.Proto()); err != nil {
-					return 0, err
+		var batch []*watch.Event
+		var last int64
+		if err := offStack(func() error {
+			changes, err := s.store.ChangesAfter(ctx, after, 500)
+			for _, c := range changes {
+				if c.Revision > head {
+					break
+				}
+				last = c.Revision
+				if ev := watch.NewChangeEvent(c); f.Matches(ev.Attrs) {
+					ev.Proto()
+					batch = append(batch, ev)
 				}
 			}
-			after = c.Revision
+			return err
+		}); err != nil {
+			return 0, s.errs.Map(ctx, err)
 		}
+		if last == 0 {
+			break
+		}
+		for _, ev := range batch {
+			if err := stream.Send(ev.Proto()); err != nil {
+				return 0, err
+			}
+		}
+		after = last
 	}
 	return max(after, head, r), nil
+}
+
+// offStack runs fn on a goroutine of its own and waits for it. A watch
+// handler's goroutine lives as long as its stream, and a goroutine's stack
+// keeps the size its deepest call gave it: the database reads and license
+// decoding of the list or replay, run on the handler's goroutine, would
+// leave every idle watcher holding a stack several times the size of the
+// one its sends need.
+func offStack(fn func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	return <-done
 }
 
 func tooSlow(err error, after int64) error {

@@ -39,7 +39,9 @@ CREATE TABLE view_changes_floor (
 );
 INSERT INTO view_changes_floor (revision) VALUES (0);
 
-CREATE FUNCTION views_record_change() RETURNS trigger LANGUAGE plpgsql AS $$
+-- The search path is fixed to this schema: a writer connected with another
+-- search path (an administrator, a tool) must still reach view_changes.
+CREATE FUNCTION views_record_change() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     INSERT INTO view_changes (workspace_id, license_sequence, license, license_address, remove_license,
                               view_revision, updated_at, last_synced_at)
