@@ -51,7 +51,7 @@ func (s *Server) Watch(req *syncv1.WatchRequest, stream syncv1.SyncService_Watch
 				return err
 			}
 			for _, v := range snap.Views {
-				if a := watch.AttributesOf(&v); f.Matches(a) {
+				if a := s.hub.Attributes(&v); f.Matches(a) {
 					ev := watch.NewViewEvent(syncv1.WatchEventType_WATCH_EVENT_TYPE_EXISTING, snap.Revision, v, a)
 					ev.Proto()
 					list = append(list, ev)
@@ -131,7 +131,7 @@ func (s *Server) replay(ctx context.Context, stream syncv1.SyncService_WatchServ
 					break
 				}
 				last = c.Revision
-				if ev := watch.NewChangeEvent(c); f.Matches(ev.Attrs) {
+				if ev := s.hub.ChangeEvent(c); f.Matches(ev.Attrs) {
 					ev.Proto()
 					batch = append(batch, ev)
 				}

@@ -25,12 +25,6 @@ type Event struct {
 	proto *syncv1.WatchResponse
 }
 
-// NewChangeEvent returns the event of a numbered change.
-func NewChangeEvent(c domain.Change) *Event {
-	v := c.View
-	return &Event{Type: syncv1.WatchEventType_WATCH_EVENT_TYPE_CHANGED, Revision: c.Revision, ChangeID: c.ID, Attrs: AttributesOf(&v), view: &v}
-}
-
 // NewViewEvent returns an event carrying a view: EXISTING in a list.
 func NewViewEvent(t syncv1.WatchEventType, revision int64, v domain.View, attrs *Attributes) *Event {
 	return &Event{Type: t, Revision: revision, Attrs: attrs, view: &v}

@@ -100,11 +100,11 @@ type Attributes struct {
 	Labels      map[string]string
 }
 
-// AttributesOf reads a view's attributes. The license is not verified: the
+// attributesOf reads a view's attributes. The license is not verified: the
 // signer issued it and sync stored it, and only the routing depends on it.
 // A view without a readable license has no customer and only the
 // remove-license label.
-func AttributesOf(v *domain.View) *Attributes {
+func attributesOf(v *domain.View) *Attributes {
 	a := &Attributes{WorkspaceID: v.WorkspaceID, Labels: map[string]string{LabelRemoveLicense: strconv.FormatBool(v.RemoveLicense)}}
 	if v.License == "" {
 		return a

@@ -64,6 +64,8 @@ type Hub struct {
 	log  *slog.Logger
 	wake chan struct{}
 
+	attrs attrCache
+
 	mu       sync.RWMutex
 	head     int64
 	ready    chan struct{}
@@ -125,6 +127,16 @@ func (h *Hub) Unsubscribe(w *Watcher) {
 	h.mu.Lock()
 	delete(h.watchers, w)
 	h.mu.Unlock()
+}
+
+// Attributes returns a view's attributes, decoded once per license and
+// shared (not to be modified).
+func (h *Hub) Attributes(v *domain.View) *Attributes { return h.attrs.get(v) }
+
+// ChangeEvent returns the event of a numbered change.
+func (h *Hub) ChangeEvent(c domain.Change) *Event {
+	v := c.View
+	return &Event{Type: syncv1.WatchEventType_WATCH_EVENT_TYPE_CHANGED, Revision: c.Revision, ChangeID: c.ID, Attrs: h.Attributes(&v), view: &v}
 }
 
 // Watchers returns how many watchers are subscribed.
@@ -191,7 +203,7 @@ func (h *Hub) tail(ctx context.Context) error {
 				// other), so a gap is a bug, not a race: say so loudly.
 				h.log.ErrorContext(ctx, "watch: gap in the feed", "after", after, "revision", c.Revision)
 			}
-			h.broadcast(NewChangeEvent(c))
+			h.broadcast(h.ChangeEvent(c))
 			after = c.Revision
 		}
 		if len(changes) < tailBatch {
