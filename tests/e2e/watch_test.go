@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -189,6 +192,37 @@ func TestWatchAcrossSyncReplicas(t *testing.T) {
 	second = startReplica(t, sys, second.addr)
 	grant(3)
 	wait("every grant, after the restart")
+
+	// licensectl watch prints the list, then changes, as JSON lines until
+	// it is stopped.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, _, _ := sys.Licensectl(wctx, "", "watch", "-customer", customerID, "-o", "json")
+	listed := map[string]string{}
+	sawEnd := false
+	for line := range strings.SplitSeq(strings.TrimSpace(out), "\n") {
+		var ev struct {
+			Type string
+			View struct{ WorkspaceID, LicenseSequence string }
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("licensectl watch line %q: %v", line, err)
+		}
+		switch ev.Type {
+		case "WATCH_EVENT_TYPE_EXISTING":
+			listed[ev.View.WorkspaceID] = ev.View.LicenseSequence
+		case "WATCH_EVENT_TYPE_LISTED":
+			sawEnd = true
+		}
+	}
+	for id, seq := range want {
+		if listed[id] != strconv.FormatInt(seq, 10) {
+			t.Errorf("licensectl watch listed %s at %q, want %d (output %q)", id, listed[id], seq, out)
+		}
+	}
+	if !sawEnd {
+		t.Errorf("licensectl watch printed no LISTED mark: %q", out)
+	}
 
 	for i, w := range watchers {
 		w.mu.Lock()

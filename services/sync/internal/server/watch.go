@@ -80,6 +80,10 @@ func (s *Server) Watch(req *syncv1.WatchRequest, stream syncv1.SyncService_Watch
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-w.Done():
+			// A watcher cut off while its stream is stalled gets here once
+			// its pending send completes (the client reads again) or the
+			// client goes; the hub has dropped it meanwhile, so it costs
+			// the others nothing.
 			return tooSlow(w.Err(), after)
 		case ev := <-w.C():
 			if ev.Revision <= after {

@@ -102,11 +102,11 @@ func (s *Store) Snapshot(ctx context.Context, workspaceIDs []string) (domain.Sna
 }
 
 // PruneChanges deletes the numbered changes older than keep and raises the
-// floor to the highest revision deleted; it returns how many it deleted.
-func (s *Store) PruneChanges(ctx context.Context, q pgdb.Querier, keep time.Duration) (int64, error) {
+// floor to the highest revision deleted; it reports whether it deleted any.
+func (s *Store) PruneChanges(ctx context.Context, q pgdb.Querier, keep time.Duration) (bool, error) {
 	tag, err := q.Exec(ctx, `WITH d AS (
 			DELETE FROM view_changes WHERE revision IS NOT NULL AND created_at < now() - $1::interval RETURNING revision)
 		UPDATE view_changes_floor SET revision = GREATEST(revision, (SELECT max(revision) FROM d))
 		WHERE EXISTS (SELECT FROM d)`, keep)
-	return tag.RowsAffected(), err
+	return tag.RowsAffected() > 0, err
 }

@@ -21,7 +21,7 @@ const NumberedSubject = "sync.watch.numbered"
 // Numberer is the part of the store the sequencer uses.
 type Numberer interface {
 	NumberChanges(ctx context.Context, q pgdb.Querier, limit int) (int, int64, error)
-	PruneChanges(ctx context.Context, q pgdb.Querier, keep time.Duration) (int64, error)
+	PruneChanges(ctx context.Context, q pgdb.Querier, keep time.Duration) (bool, error)
 }
 
 // SequencerConfig tunes the sequencer; zero values take the defaults.
