@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/cloudlicense/authority/pkg/rpcerr"
 	syncv1 "github.com/cloudlicense/authority/proto/gen/licensing/sync/v1"
@@ -32,7 +33,7 @@ func (s *Server) Watch(req *syncv1.WatchRequest, stream syncv1.SyncService_Watch
 	}
 	w, head, err := s.hub.Subscribe(ctx, f)
 	if err != nil {
-		return s.errs.Map(ctx, err)
+		return status.FromContextError(err).Err()
 	}
 	defer s.hub.Unsubscribe(w)
 
@@ -53,7 +54,7 @@ func (s *Server) Watch(req *syncv1.WatchRequest, stream syncv1.SyncService_Watch
 			for _, v := range snap.Views {
 				if a := s.hub.Attributes(&v); f.Matches(a) {
 					ev := watch.NewViewEvent(syncv1.WatchEventType_WATCH_EVENT_TYPE_EXISTING, snap.Revision, v, a)
-					ev.Proto()
+					ev.Proto() // built here too, off the handler's stack
 					list = append(list, ev)
 				}
 			}
@@ -68,7 +69,7 @@ func (s *Server) Watch(req *syncv1.WatchRequest, stream syncv1.SyncService_Watch
 				return err
 			}
 		}
-		list = nil
+		list = nil // the stream outlives the list: let it go
 		if err := stream.Send(watch.NewMarkEvent(syncv1.WatchEventType_WATCH_EVENT_TYPE_LISTED, snapRevision).Proto()); err != nil {
 			return err
 		}

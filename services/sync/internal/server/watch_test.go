@@ -393,7 +393,10 @@ func TestWatchRefusesBadFiltersAndOtherRoles(t *testing.T) {
 // same replica receives every change.
 func TestSlowWatcherIsCutOff(t *testing.T) {
 	t.Parallel()
-	e := startWatch(t, 1, watch.HubConfig{Buffer: 8})
+	// The buffer leaves the fast watcher room for a loaded machine; the slow
+	// one stalls after the transport's windows (about 100 changes) and the
+	// buffer fill, well before the last change.
+	e := startWatch(t, 1, watch.HubConfig{Buffer: 100})
 	dial := e.replicas[0]
 	// Small fixed windows, so the transport stops taking the slow watcher's
 	// messages early and its buffer in the hub fills.
@@ -410,7 +413,7 @@ func TestSlowWatcherIsCutOff(t *testing.T) {
 	fast := openWatch(t, dial("operator-key"), &syncv1.WatchRequest{})
 	readList(t, fast)
 
-	const changes = 400
+	const changes = 600
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
