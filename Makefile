@@ -14,7 +14,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 NATS_SERVER_VERSION        := v2.15.2
 TOOLS := $(CURDIR)/.dev/bin
 
-MODULES := proto pkg services/registry services/tokens services/signer services/sync services/gateway cmd/licensectl tests deploy/docker/healthcheck
+MODULES := proto pkg services/registry services/tokens services/signer services/sync services/gateway cmd/licensectl tests deploy/docker/healthcheck deploy/operator
 GO_PACKAGES := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 
 # Postgres for tests and dev: DATABASE_URL when it answers, else a private

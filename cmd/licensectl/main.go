@@ -80,6 +80,8 @@ var commands = map[string]command{
 	"workspaces deregister": {"deregister a workspace: revoke its credentials, remove its license on sync", workspacesDeregister},
 	"register-offline":      {"register an air-gapped workspace from its client key (FILE or -) and print the cloud blob", registerOffline},
 
+	"watch": {"print the views a filter selects, then every change as it comes (reconnects and resumes by itself)", watchViews},
+
 	"releases list":   {"list workspace releases and until when each is supported", releasesList},
 	"releases record": {"record a release (-version V -released DATE [-months N]) or change its date or support window", releasesRecord},
 

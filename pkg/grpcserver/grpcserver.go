@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"runtime/debug"
 	"time"
@@ -19,6 +20,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/cloudlicense/authority/pkg/authn"
@@ -31,11 +33,34 @@ type Server struct {
 	log    *slog.Logger
 }
 
+// untraced is the option Untraced returns; New reads it, grpc ignores it.
+type untraced struct {
+	grpc.EmptyServerOption
+	methods map[string]bool
+}
+
+// Untraced makes New leave the given methods (full names) out of tracing
+// and RPC metrics: for streams that stay open for hours, whose one span
+// would be held in memory for the whole stream and say nothing useful.
+func Untraced(fullMethods ...string) grpc.ServerOption {
+	u := untraced{methods: map[string]bool{}}
+	for _, m := range fullMethods {
+		u.methods[m] = true
+	}
+	return u
+}
+
 // New builds the server; register services on it, then Serve.
 func New(log *slog.Logger, auth authn.Authenticator, policy authn.Policy, extra ...grpc.ServerOption) *Server {
 	authUnary, authStream := authn.Interceptors(auth, policy)
+	skip := map[string]bool{}
+	for _, o := range extra {
+		if u, ok := o.(untraced); ok {
+			maps.Copy(skip, u.methods)
+		}
+	}
 	opts := []grpc.ServerOption{
-		grpc.StatsHandler(otelgrpc.NewServerHandler()),
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithFilter(func(info *stats.RPCTagInfo) bool { return !skip[info.FullMethodName] }))),
 		grpc.ChainUnaryInterceptor(recoverUnary(log), authUnary),
 		grpc.ChainStreamInterceptor(recoverStream(log), authStream),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),

@@ -93,6 +93,7 @@ var intendedPolicy = map[string][]authn.Role{
 	syncv1.SyncService_GetSyncView_FullMethodName:                       {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
 	syncv1.SyncService_GetUsage_FullMethodName:                          {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
 	syncv1.SyncService_ListOverLimit_FullMethodName:                     {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
+	syncv1.SyncService_Watch_FullMethodName:                             {authn.RoleOperatorRead},
 	syncv1.AnnouncementService_CreateAnnouncement_FullMethodName:        {authn.RoleSupport},
 	syncv1.AnnouncementService_WithdrawAnnouncement_FullMethodName:      {authn.RoleSupport},
 	syncv1.AnnouncementService_ListAnnouncements_FullMethodName:         {authn.RoleSupport, authn.RoleBilling, authn.RoleOperatorRead},

@@ -28,6 +28,8 @@ type options struct {
 	serve      string
 	addr       string
 	figures    map[string]bool
+	watchers   int
+	payload    int
 }
 
 // wants says whether the figure (or group of figures) was asked for.
@@ -39,9 +41,11 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 64, "concurrent clients")
 	flag.IntVar(&o.workspaces, "workspaces", 256, "workspaces syncing in the sync figure")
 	flag.IntVar(&o.tokens, "tokens", 8, "registration tokens the registering clients share")
-	flag.StringVar(&o.serve, "serve", "", "internal: run a baseline server (noop-http or noop-grpc) on -addr")
+	flag.StringVar(&o.serve, "serve", "", "internal: run a baseline server (noop-http, noop-grpc or noop-broadcast) on -addr")
 	flag.StringVar(&o.addr, "addr", "", "internal: address of the baseline server")
-	figures := flag.String("figures", "noop,registration,sync,issuance,log", "figures to measure, comma-separated (registration always runs: the others need its workspaces; log needs issuance and measures it too)")
+	figures := flag.String("figures", "noop,registration,sync,issuance,log,watch", "figures to measure, comma-separated (registration always runs: the others need its workspaces; log needs issuance and measures it too)")
+	flag.IntVar(&o.watchers, "watchers", 10000, "concurrent watchers in the watch figures, each on its own connection (0 skips them)")
+	flag.IntVar(&o.payload, "payload", 0, "internal: size of the license text the noop-broadcast baseline sends")
 	flag.Parse()
 	o.figures = map[string]bool{}
 	for _, f := range strings.Split(*figures, ",") {
@@ -50,8 +54,11 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	raiseFileLimit()
 	var err error
-	if o.serve != "" {
+	if o.serve == "noop-broadcast" {
+		err = serveBroadcast(ctx, o.addr, o.payload)
+	} else if o.serve != "" {
 		err = serveBaseline(ctx, o.serve, o.addr)
 	} else {
 		err = run(ctx, o)

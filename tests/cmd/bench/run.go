@@ -182,8 +182,23 @@ func run(ctx context.Context, o options) error {
 		results = append(results, issuance...)
 	}
 
+	var fan []fanout
+	if o.wants("watch") && o.watchers > 0 {
+		key, err := admin.Tokens.CreateAPIKey(ctx, &tokensv1.CreateAPIKeyRequest{Name: "bench-operator", Role: "operator-read"})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "bench: %d watchers ...\n", o.watchers)
+		if fan, err = watchFigures(ctx, o.watchers, s.Addrs["sync"], s.PID("sync"), key.GetKey(), dbURL, members[0].id); err != nil {
+			return err
+		}
+	}
+
 	report(os.Stdout, o, results)
 	reportMemory(os.Stdout, rss)
+	if len(fan) == 2 {
+		reportWatch(os.Stdout, o.watchers, fan[0], fan[1])
+	}
 	if !o.wants("log") {
 		return nil
 	}

@@ -24,6 +24,13 @@ var signingKey = sync.OnceValues(func() (keys.Key, error) {
 // as the signer would issue it.
 func SignedLicense(t testing.TB, ws string, seq int64, activeUsers, mac int) string {
 	t.Helper()
+	return SignedLicenseFor(t, ws, seq, activeUsers, mac, license.CloudMeta{})
+}
+
+// SignedLicenseFor is SignedLicense whose cloudMeta also carries meta's
+// customer, plan and support plan (what watch filters select on).
+func SignedLicenseFor(t testing.TB, ws string, seq int64, activeUsers, mac int, meta license.CloudMeta) string {
+	t.Helper()
 	key, err := signingKey()
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +41,7 @@ func SignedLicense(t testing.TB, ws string, seq int64, activeUsers, mac int) str
 			GrantedBy: license.GrantedBy{Method: license.GrantedManually}},
 		Validation: license.Validation{CloudWorkspaceID: ws, StatisticsReport: &license.StatisticsReport{Required: true},
 			ValidPeriods: []license.Period{{ValidUntil: license.FormatTime(time.Now().AddDate(0, 1, 0)), InvalidBehavior: license.BehaviorInvalidateLicense}}},
-		CloudMeta: &license.CloudMeta{WorkspaceID: ws, Sequence: seq},
+		CloudMeta: &license.CloudMeta{WorkspaceID: ws, Sequence: seq, CustomerID: meta.CustomerID, PlanID: meta.PlanID, SupportPlan: meta.SupportPlan},
 	}
 	if activeUsers >= 0 {
 		// Two thresholds: the lower one is what a workspace reaches first.

@@ -1,22 +1,12 @@
 package server
 
 import (
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	syncv1 "github.com/cloudlicense/authority/proto/gen/licensing/sync/v1"
 	"github.com/cloudlicense/authority/services/sync/internal/domain"
+	"github.com/cloudlicense/authority/services/sync/internal/watch"
 )
 
-func viewPB(v domain.View) *syncv1.SyncView {
-	pb := &syncv1.SyncView{
-		WorkspaceId: v.WorkspaceID, Revision: v.Revision, LicenseSequence: v.LicenseSequence, License: v.License,
-		RemoveLicense: v.RemoveLicense, Address: v.LicenseAddress, UpdatedAt: timestamppb.New(v.UpdatedAt),
-	}
-	if v.LastSyncedAt != nil {
-		pb.LastSyncedAt = timestamppb.New(*v.LastSyncedAt)
-	}
-	return pb
-}
+func viewPB(v domain.View) *syncv1.SyncView { return watch.ViewPB(&v) }
 
 func reportFromPB(r *syncv1.UsageReport) domain.Report {
 	return domain.Report{

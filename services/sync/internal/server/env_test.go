@@ -71,7 +71,7 @@ func start(t testing.TB) *env {
 	})
 	srv := grpcserver.New(log, auth, server.Policy)
 	gate := versions.New(nil, nil, log, func() time.Time { return versionsClock })
-	syncv1.RegisterSyncServiceServer(srv.Server, server.New(st, signer.New(signerv1.NewSignerServiceClient(signerConn), log), log).WithVersionGate(gate))
+	syncv1.RegisterSyncServiceServer(srv.Server, server.New(st, signer.New(signerv1.NewSignerServiceClient(signerConn), log), log, server.WithVersionGate(gate)))
 	lis := bufconn.Listen(1 << 20)
 	harness.Go(t, func(ctx context.Context) error { return srv.Serve(ctx, lis, time.Second) })
 	harness.Go(t, consumer.New(js, pool, st, log).Run)

@@ -12,6 +12,7 @@ import (
 	syncv1 "github.com/cloudlicense/authority/proto/gen/licensing/sync/v1"
 	"github.com/cloudlicense/authority/services/sync/internal/domain"
 	"github.com/cloudlicense/authority/services/sync/internal/store"
+	"github.com/cloudlicense/authority/services/sync/internal/watch"
 )
 
 // Policy says which roles may call each RPC (admin may call all).
@@ -20,6 +21,9 @@ var Policy = authn.Policy{
 	syncv1.SyncService_GetSyncView_FullMethodName:   {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
 	syncv1.SyncService_GetUsage_FullMethodName:      {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
 	syncv1.SyncService_ListOverLimit_FullMethodName: {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
+	// Watching is the operators' feed; each watcher holds a stream and a
+	// buffer on the replica, so the other readers do not get it.
+	syncv1.SyncService_Watch_FullMethodName: {authn.RoleOperatorRead},
 }
 
 // Licenser gives a workspace a license bound to its address (the signer).
@@ -42,19 +46,28 @@ type Server struct {
 	errs     rpcerr.Mapper
 	log      *slog.Logger
 	versions VersionGate
+	// hub serves Watch; without one Watch answers UNAVAILABLE.
+	hub *watch.Hub
 }
 
+// Option configures the server.
+type Option func(*Server)
+
+// WithHub serves Watch from hub.
+func WithHub(hub *watch.Hub) Option { return func(s *Server) { s.hub = hub } }
+
 // New returns the server.
-func New(st *store.Store, signer Licenser, log *slog.Logger) *Server {
-	return &Server{store: st, signer: signer, log: log, errs: newMapper(log)}
+func New(st *store.Store, signer Licenser, log *slog.Logger, opts ...Option) *Server {
+	s := &Server{store: st, signer: signer, log: log, errs: newMapper(log)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // WithVersionGate makes Sync refuse the versions g refuses, before anything
 // is written.
-func (s *Server) WithVersionGate(g VersionGate) *Server {
-	s.versions = g
-	return s
-}
+func WithVersionGate(g VersionGate) Option { return func(s *Server) { s.versions = g } }
 
 // GetSyncView implements the RPC.
 func (s *Server) GetSyncView(ctx context.Context, req *syncv1.GetSyncViewRequest) (*syncv1.GetSyncViewResponse, error) {

@@ -22,6 +22,66 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// WatchEventType says what a WatchResponse carries.
+type WatchEventType int32
+
+const (
+	WatchEventType_WATCH_EVENT_TYPE_UNSPECIFIED WatchEventType = 0
+	// A view as it stood when the list was taken.
+	WatchEventType_WATCH_EVENT_TYPE_EXISTING WatchEventType = 1
+	// The end of the list; its revision is where the changes continue.
+	WatchEventType_WATCH_EVENT_TYPE_LISTED WatchEventType = 2
+	// A view changed: its new state.
+	WatchEventType_WATCH_EVENT_TYPE_CHANGED WatchEventType = 3
+	// No view: a revision the stream has reached, to resume from.
+	WatchEventType_WATCH_EVENT_TYPE_BOOKMARK WatchEventType = 4
+)
+
+// Enum value maps for WatchEventType.
+var (
+	WatchEventType_name = map[int32]string{
+		0: "WATCH_EVENT_TYPE_UNSPECIFIED",
+		1: "WATCH_EVENT_TYPE_EXISTING",
+		2: "WATCH_EVENT_TYPE_LISTED",
+		3: "WATCH_EVENT_TYPE_CHANGED",
+		4: "WATCH_EVENT_TYPE_BOOKMARK",
+	}
+	WatchEventType_value = map[string]int32{
+		"WATCH_EVENT_TYPE_UNSPECIFIED": 0,
+		"WATCH_EVENT_TYPE_EXISTING":    1,
+		"WATCH_EVENT_TYPE_LISTED":      2,
+		"WATCH_EVENT_TYPE_CHANGED":     3,
+		"WATCH_EVENT_TYPE_BOOKMARK":    4,
+	}
+)
+
+func (x WatchEventType) Enum() *WatchEventType {
+	p := new(WatchEventType)
+	*p = x
+	return p
+}
+
+func (x WatchEventType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WatchEventType) Descriptor() protoreflect.EnumDescriptor {
+	return file_licensing_sync_v1_sync_proto_enumTypes[0].Descriptor()
+}
+
+func (WatchEventType) Type() protoreflect.EnumType {
+	return &file_licensing_sync_v1_sync_proto_enumTypes[0]
+}
+
+func (x WatchEventType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WatchEventType.Descriptor instead.
+func (WatchEventType) EnumDescriptor() ([]byte, []int) {
+	return file_licensing_sync_v1_sync_proto_rawDescGZIP(), []int{0}
+}
+
 type UsageReport struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
 	UniqueId              string                 `protobuf:"bytes,1,opt,name=unique_id,json=uniqueId,proto3" json:"unique_id,omitempty"`
@@ -875,6 +935,164 @@ func (x *ListOverLimitResponse) GetNextPageToken() string {
 	return ""
 }
 
+// WatchRequest selects views. Filters combine with AND; no filter selects
+// every workspace.
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only the workspaces of this customer (the license's
+	// cloudMeta.customerId).
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Only these workspaces (at most 1000).
+	WorkspaceIds []string `protobuf:"bytes,2,rep,name=workspace_ids,json=workspaceIds,proto3" json:"workspace_ids,omitempty"`
+	// Only the workspaces whose labels hold every pair: "plan" (the license's
+	// plan id), "trial" ("true" or "false"), "support" (the support plan),
+	// "remove-license" ("true" or "false").
+	Labels map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Resume after this revision (one received earlier in an event) instead of
+	// listing; 0 lists first.
+	ResumeRevision int64 `protobuf:"varint,4,opt,name=resume_revision,json=resumeRevision,proto3" json:"resume_revision,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_licensing_sync_v1_sync_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *WatchRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetWorkspaceIds() []string {
+	if x != nil {
+		return x.WorkspaceIds
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetResumeRevision() int64 {
+	if x != nil {
+		return x.ResumeRevision
+	}
+	return 0
+}
+
+type WatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Type  WatchEventType         `protobuf:"varint,1,opt,name=type,proto3,enum=licensing.sync.v1.WatchEventType" json:"type,omitempty"`
+	// Increases along the stream; EXISTING events carry the list's revision.
+	Revision int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Unset for LISTED and BOOKMARK.
+	View *SyncView `protobuf:"bytes,3,opt,name=view,proto3" json:"view,omitempty"`
+	// From the view's license; empty when the view holds none.
+	CustomerId string `protobuf:"bytes,4,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The labels a filter matches (see WatchRequest.labels).
+	Labels        map[string]string `protobuf:"bytes,5,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchResponse) Reset() {
+	*x = WatchResponse{}
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchResponse) ProtoMessage() {}
+
+func (x *WatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_licensing_sync_v1_sync_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
+func (*WatchResponse) Descriptor() ([]byte, []int) {
+	return file_licensing_sync_v1_sync_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *WatchResponse) GetType() WatchEventType {
+	if x != nil {
+		return x.Type
+	}
+	return WatchEventType_WATCH_EVENT_TYPE_UNSPECIFIED
+}
+
+func (x *WatchResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *WatchResponse) GetView() *SyncView {
+	if x != nil {
+		return x.View
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *WatchResponse) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
 var File_licensing_sync_v1_sync_proto protoreflect.FileDescriptor
 
 const file_licensing_sync_v1_sync_proto_rawDesc = "" +
@@ -946,12 +1164,38 @@ const file_licensing_sync_v1_sync_proto_rawDesc = "" +
 	"\n" +
 	"workspaces\x18\x01 \x03(\v2%.licensing.sync.v1.OverLimitWorkspaceR\n" +
 	"workspaces\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xed\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xfd\x01\n" +
+	"\fWatchRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12#\n" +
+	"\rworkspace_ids\x18\x02 \x03(\tR\fworkspaceIds\x12C\n" +
+	"\x06labels\x18\x03 \x03(\v2+.licensing.sync.v1.WatchRequest.LabelsEntryR\x06labels\x12'\n" +
+	"\x0fresume_revision\x18\x04 \x01(\x03R\x0eresumeRevision\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb5\x02\n" +
+	"\rWatchResponse\x125\n" +
+	"\x04type\x18\x01 \x01(\x0e2!.licensing.sync.v1.WatchEventTypeR\x04type\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\x12/\n" +
+	"\x04view\x18\x03 \x01(\v2\x1b.licensing.sync.v1.SyncViewR\x04view\x12\x1f\n" +
+	"\vcustomer_id\x18\x04 \x01(\tR\n" +
+	"customerId\x12D\n" +
+	"\x06labels\x18\x05 \x03(\v2,.licensing.sync.v1.WatchResponse.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xab\x01\n" +
+	"\x0eWatchEventType\x12 \n" +
+	"\x1cWATCH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19WATCH_EVENT_TYPE_EXISTING\x10\x01\x12\x1b\n" +
+	"\x17WATCH_EVENT_TYPE_LISTED\x10\x02\x12\x1c\n" +
+	"\x18WATCH_EVENT_TYPE_CHANGED\x10\x03\x12\x1d\n" +
+	"\x19WATCH_EVENT_TYPE_BOOKMARK\x10\x042\xbb\x03\n" +
 	"\vSyncService\x12G\n" +
 	"\x04Sync\x12\x1e.licensing.sync.v1.SyncRequest\x1a\x1f.licensing.sync.v1.SyncResponse\x12\\\n" +
 	"\vGetSyncView\x12%.licensing.sync.v1.GetSyncViewRequest\x1a&.licensing.sync.v1.GetSyncViewResponse\x12S\n" +
 	"\bGetUsage\x12\".licensing.sync.v1.GetUsageRequest\x1a#.licensing.sync.v1.GetUsageResponse\x12b\n" +
-	"\rListOverLimit\x12'.licensing.sync.v1.ListOverLimitRequest\x1a(.licensing.sync.v1.ListOverLimitResponseB\xce\x01\n" +
+	"\rListOverLimit\x12'.licensing.sync.v1.ListOverLimitRequest\x1a(.licensing.sync.v1.ListOverLimitResponse\x12L\n" +
+	"\x05Watch\x12\x1f.licensing.sync.v1.WatchRequest\x1a .licensing.sync.v1.WatchResponse0\x01B\xce\x01\n" +
 	"\x15com.licensing.sync.v1B\tSyncProtoP\x01ZDgithub.com/cloudlicense/authority/proto/gen/licensing/sync/v1;syncv1\xa2\x02\x03LSX\xaa\x02\x11Licensing.Sync.V1\xca\x02\x11Licensing\\Sync\\V1\xe2\x02\x1dLicensing\\Sync\\V1\\GPBMetadata\xea\x02\x13Licensing::Sync::V1b\x06proto3"
 
 var (
@@ -966,49 +1210,61 @@ func file_licensing_sync_v1_sync_proto_rawDescGZIP() []byte {
 	return file_licensing_sync_v1_sync_proto_rawDescData
 }
 
-var file_licensing_sync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_licensing_sync_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_licensing_sync_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_licensing_sync_v1_sync_proto_goTypes = []any{
-	(*UsageReport)(nil),           // 0: licensing.sync.v1.UsageReport
-	(*SyncView)(nil),              // 1: licensing.sync.v1.SyncView
-	(*SyncRequest)(nil),           // 2: licensing.sync.v1.SyncRequest
-	(*SyncResponse)(nil),          // 3: licensing.sync.v1.SyncResponse
-	(*GetSyncViewRequest)(nil),    // 4: licensing.sync.v1.GetSyncViewRequest
-	(*GetSyncViewResponse)(nil),   // 5: licensing.sync.v1.GetSyncViewResponse
-	(*UsageRecord)(nil),           // 6: licensing.sync.v1.UsageRecord
-	(*LicenseLimits)(nil),         // 7: licensing.sync.v1.LicenseLimits
-	(*GetUsageRequest)(nil),       // 8: licensing.sync.v1.GetUsageRequest
-	(*GetUsageResponse)(nil),      // 9: licensing.sync.v1.GetUsageResponse
-	(*ListOverLimitRequest)(nil),  // 10: licensing.sync.v1.ListOverLimitRequest
-	(*OverLimitWorkspace)(nil),    // 11: licensing.sync.v1.OverLimitWorkspace
-	(*ListOverLimitResponse)(nil), // 12: licensing.sync.v1.ListOverLimitResponse
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(WatchEventType)(0),           // 0: licensing.sync.v1.WatchEventType
+	(*UsageReport)(nil),           // 1: licensing.sync.v1.UsageReport
+	(*SyncView)(nil),              // 2: licensing.sync.v1.SyncView
+	(*SyncRequest)(nil),           // 3: licensing.sync.v1.SyncRequest
+	(*SyncResponse)(nil),          // 4: licensing.sync.v1.SyncResponse
+	(*GetSyncViewRequest)(nil),    // 5: licensing.sync.v1.GetSyncViewRequest
+	(*GetSyncViewResponse)(nil),   // 6: licensing.sync.v1.GetSyncViewResponse
+	(*UsageRecord)(nil),           // 7: licensing.sync.v1.UsageRecord
+	(*LicenseLimits)(nil),         // 8: licensing.sync.v1.LicenseLimits
+	(*GetUsageRequest)(nil),       // 9: licensing.sync.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),      // 10: licensing.sync.v1.GetUsageResponse
+	(*ListOverLimitRequest)(nil),  // 11: licensing.sync.v1.ListOverLimitRequest
+	(*OverLimitWorkspace)(nil),    // 12: licensing.sync.v1.OverLimitWorkspace
+	(*ListOverLimitResponse)(nil), // 13: licensing.sync.v1.ListOverLimitResponse
+	(*WatchRequest)(nil),          // 14: licensing.sync.v1.WatchRequest
+	(*WatchResponse)(nil),         // 15: licensing.sync.v1.WatchResponse
+	nil,                           // 16: licensing.sync.v1.WatchRequest.LabelsEntry
+	nil,                           // 17: licensing.sync.v1.WatchResponse.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
 }
 var file_licensing_sync_v1_sync_proto_depIdxs = []int32{
-	13, // 0: licensing.sync.v1.SyncView.updated_at:type_name -> google.protobuf.Timestamp
-	13, // 1: licensing.sync.v1.SyncView.last_synced_at:type_name -> google.protobuf.Timestamp
-	0,  // 2: licensing.sync.v1.SyncRequest.report:type_name -> licensing.sync.v1.UsageReport
-	1,  // 3: licensing.sync.v1.SyncResponse.view:type_name -> licensing.sync.v1.SyncView
-	1,  // 4: licensing.sync.v1.GetSyncViewResponse.view:type_name -> licensing.sync.v1.SyncView
-	13, // 5: licensing.sync.v1.UsageRecord.received_at:type_name -> google.protobuf.Timestamp
-	6,  // 6: licensing.sync.v1.GetUsageResponse.latest:type_name -> licensing.sync.v1.UsageRecord
-	6,  // 7: licensing.sync.v1.GetUsageResponse.history:type_name -> licensing.sync.v1.UsageRecord
-	7,  // 8: licensing.sync.v1.GetUsageResponse.limits:type_name -> licensing.sync.v1.LicenseLimits
-	6,  // 9: licensing.sync.v1.OverLimitWorkspace.latest:type_name -> licensing.sync.v1.UsageRecord
-	7,  // 10: licensing.sync.v1.OverLimitWorkspace.limits:type_name -> licensing.sync.v1.LicenseLimits
-	11, // 11: licensing.sync.v1.ListOverLimitResponse.workspaces:type_name -> licensing.sync.v1.OverLimitWorkspace
-	2,  // 12: licensing.sync.v1.SyncService.Sync:input_type -> licensing.sync.v1.SyncRequest
-	4,  // 13: licensing.sync.v1.SyncService.GetSyncView:input_type -> licensing.sync.v1.GetSyncViewRequest
-	8,  // 14: licensing.sync.v1.SyncService.GetUsage:input_type -> licensing.sync.v1.GetUsageRequest
-	10, // 15: licensing.sync.v1.SyncService.ListOverLimit:input_type -> licensing.sync.v1.ListOverLimitRequest
-	3,  // 16: licensing.sync.v1.SyncService.Sync:output_type -> licensing.sync.v1.SyncResponse
-	5,  // 17: licensing.sync.v1.SyncService.GetSyncView:output_type -> licensing.sync.v1.GetSyncViewResponse
-	9,  // 18: licensing.sync.v1.SyncService.GetUsage:output_type -> licensing.sync.v1.GetUsageResponse
-	12, // 19: licensing.sync.v1.SyncService.ListOverLimit:output_type -> licensing.sync.v1.ListOverLimitResponse
-	16, // [16:20] is the sub-list for method output_type
-	12, // [12:16] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	18, // 0: licensing.sync.v1.SyncView.updated_at:type_name -> google.protobuf.Timestamp
+	18, // 1: licensing.sync.v1.SyncView.last_synced_at:type_name -> google.protobuf.Timestamp
+	1,  // 2: licensing.sync.v1.SyncRequest.report:type_name -> licensing.sync.v1.UsageReport
+	2,  // 3: licensing.sync.v1.SyncResponse.view:type_name -> licensing.sync.v1.SyncView
+	2,  // 4: licensing.sync.v1.GetSyncViewResponse.view:type_name -> licensing.sync.v1.SyncView
+	18, // 5: licensing.sync.v1.UsageRecord.received_at:type_name -> google.protobuf.Timestamp
+	7,  // 6: licensing.sync.v1.GetUsageResponse.latest:type_name -> licensing.sync.v1.UsageRecord
+	7,  // 7: licensing.sync.v1.GetUsageResponse.history:type_name -> licensing.sync.v1.UsageRecord
+	8,  // 8: licensing.sync.v1.GetUsageResponse.limits:type_name -> licensing.sync.v1.LicenseLimits
+	7,  // 9: licensing.sync.v1.OverLimitWorkspace.latest:type_name -> licensing.sync.v1.UsageRecord
+	8,  // 10: licensing.sync.v1.OverLimitWorkspace.limits:type_name -> licensing.sync.v1.LicenseLimits
+	12, // 11: licensing.sync.v1.ListOverLimitResponse.workspaces:type_name -> licensing.sync.v1.OverLimitWorkspace
+	16, // 12: licensing.sync.v1.WatchRequest.labels:type_name -> licensing.sync.v1.WatchRequest.LabelsEntry
+	0,  // 13: licensing.sync.v1.WatchResponse.type:type_name -> licensing.sync.v1.WatchEventType
+	2,  // 14: licensing.sync.v1.WatchResponse.view:type_name -> licensing.sync.v1.SyncView
+	17, // 15: licensing.sync.v1.WatchResponse.labels:type_name -> licensing.sync.v1.WatchResponse.LabelsEntry
+	3,  // 16: licensing.sync.v1.SyncService.Sync:input_type -> licensing.sync.v1.SyncRequest
+	5,  // 17: licensing.sync.v1.SyncService.GetSyncView:input_type -> licensing.sync.v1.GetSyncViewRequest
+	9,  // 18: licensing.sync.v1.SyncService.GetUsage:input_type -> licensing.sync.v1.GetUsageRequest
+	11, // 19: licensing.sync.v1.SyncService.ListOverLimit:input_type -> licensing.sync.v1.ListOverLimitRequest
+	14, // 20: licensing.sync.v1.SyncService.Watch:input_type -> licensing.sync.v1.WatchRequest
+	4,  // 21: licensing.sync.v1.SyncService.Sync:output_type -> licensing.sync.v1.SyncResponse
+	6,  // 22: licensing.sync.v1.SyncService.GetSyncView:output_type -> licensing.sync.v1.GetSyncViewResponse
+	10, // 23: licensing.sync.v1.SyncService.GetUsage:output_type -> licensing.sync.v1.GetUsageResponse
+	13, // 24: licensing.sync.v1.SyncService.ListOverLimit:output_type -> licensing.sync.v1.ListOverLimitResponse
+	15, // 25: licensing.sync.v1.SyncService.Watch:output_type -> licensing.sync.v1.WatchResponse
+	21, // [21:26] is the sub-list for method output_type
+	16, // [16:21] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_licensing_sync_v1_sync_proto_init() }
@@ -1022,13 +1278,14 @@ func file_licensing_sync_v1_sync_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_licensing_sync_v1_sync_proto_rawDesc), len(file_licensing_sync_v1_sync_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   13,
+			NumEnums:      1,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_licensing_sync_v1_sync_proto_goTypes,
 		DependencyIndexes: file_licensing_sync_v1_sync_proto_depIdxs,
+		EnumInfos:         file_licensing_sync_v1_sync_proto_enumTypes,
 		MessageInfos:      file_licensing_sync_v1_sync_proto_msgTypes,
 	}.Build()
 	File_licensing_sync_v1_sync_proto = out.File

@@ -23,6 +23,7 @@ const (
 	SyncService_GetSyncView_FullMethodName   = "/licensing.sync.v1.SyncService/GetSyncView"
 	SyncService_GetUsage_FullMethodName      = "/licensing.sync.v1.SyncService/GetUsage"
 	SyncService_ListOverLimit_FullMethodName = "/licensing.sync.v1.SyncService/ListOverLimit"
+	SyncService_Watch_FullMethodName         = "/licensing.sync.v1.SyncService/Watch"
 )
 
 // SyncServiceClient is the client API for SyncService service.
@@ -53,6 +54,22 @@ type SyncServiceClient interface {
 	// activeUsers, monthly active contacts against monthlyActiveContacts),
 	// by workspace id. Roles: admin, billing, support, operator-read.
 	ListOverLimit(ctx context.Context, in *ListOverLimitRequest, opts ...grpc.CallOption) (*ListOverLimitResponse, error)
+	// Watch streams the views a filter selects, list-then-watch: without
+	// resume_revision, the current view of every selected workspace
+	// (WATCH_EVENT_TYPE_EXISTING), then one WATCH_EVENT_TYPE_LISTED marking the
+	// end of the list, then every change committed after it
+	// (WATCH_EVENT_TYPE_CHANGED); with resume_revision, only the changes after
+	// that revision. Revisions increase along the stream, a workspace's
+	// changes come in the order they were committed, and a change is sent only
+	// once committed. WATCH_EVENT_TYPE_BOOKMARK carries no view, only a
+	// revision to resume from. Any replica of sync serves every change.
+	// Roles: admin, operator-read.
+	// Errors: INVALID_ARGUMENT (INVALID_WATCH_FILTER naming the field),
+	// OUT_OF_RANGE (REVISION_TOO_OLD: the revision is no longer kept, or was
+	// never handed out; list again), RESOURCE_EXHAUSTED (WATCHER_TOO_SLOW: the
+	// watcher did not read its changes fast enough and was cut off; resume
+	// from the last revision it received), UNAVAILABLE (the replica stops).
+	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 }
 
 type syncServiceClient struct {
@@ -103,6 +120,25 @@ func (c *syncServiceClient) ListOverLimit(ctx context.Context, in *ListOverLimit
 	return out, nil
 }
 
+func (c *syncServiceClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SyncService_ServiceDesc.Streams[0], SyncService_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRequest, WatchResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SyncService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
+
 // SyncServiceServer is the server API for SyncService service.
 // All implementations must embed UnimplementedSyncServiceServer
 // for forward compatibility.
@@ -131,6 +167,22 @@ type SyncServiceServer interface {
 	// activeUsers, monthly active contacts against monthlyActiveContacts),
 	// by workspace id. Roles: admin, billing, support, operator-read.
 	ListOverLimit(context.Context, *ListOverLimitRequest) (*ListOverLimitResponse, error)
+	// Watch streams the views a filter selects, list-then-watch: without
+	// resume_revision, the current view of every selected workspace
+	// (WATCH_EVENT_TYPE_EXISTING), then one WATCH_EVENT_TYPE_LISTED marking the
+	// end of the list, then every change committed after it
+	// (WATCH_EVENT_TYPE_CHANGED); with resume_revision, only the changes after
+	// that revision. Revisions increase along the stream, a workspace's
+	// changes come in the order they were committed, and a change is sent only
+	// once committed. WATCH_EVENT_TYPE_BOOKMARK carries no view, only a
+	// revision to resume from. Any replica of sync serves every change.
+	// Roles: admin, operator-read.
+	// Errors: INVALID_ARGUMENT (INVALID_WATCH_FILTER naming the field),
+	// OUT_OF_RANGE (REVISION_TOO_OLD: the revision is no longer kept, or was
+	// never handed out; list again), RESOURCE_EXHAUSTED (WATCHER_TOO_SLOW: the
+	// watcher did not read its changes fast enough and was cut off; resume
+	// from the last revision it received), UNAVAILABLE (the replica stops).
+	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	mustEmbedUnimplementedSyncServiceServer()
 }
 
@@ -152,6 +204,9 @@ func (UnimplementedSyncServiceServer) GetUsage(context.Context, *GetUsageRequest
 }
 func (UnimplementedSyncServiceServer) ListOverLimit(context.Context, *ListOverLimitRequest) (*ListOverLimitResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListOverLimit not implemented")
+}
+func (UnimplementedSyncServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
 }
 func (UnimplementedSyncServiceServer) mustEmbedUnimplementedSyncServiceServer() {}
 func (UnimplementedSyncServiceServer) testEmbeddedByValue()                     {}
@@ -246,6 +301,17 @@ func _SyncService_ListOverLimit_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SyncService_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SyncServiceServer).Watch(m, &grpc.GenericServerStream[WatchRequest, WatchResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SyncService_WatchServer = grpc.ServerStreamingServer[WatchResponse]
+
 // SyncService_ServiceDesc is the grpc.ServiceDesc for SyncService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -270,6 +336,12 @@ var SyncService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _SyncService_ListOverLimit_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Watch",
+			Handler:       _SyncService_Watch_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "licensing/sync/v1/sync.proto",
 }

@@ -1,0 +1,45 @@
+package watch
+
+import (
+	"sync"
+
+	"github.com/cloudlicense/authority/services/sync/internal/domain"
+)
+
+// attrCache keeps the attributes of recent licenses. Every watcher that
+// starts lists the views it selects, often the same ones, and decoding each
+// license again would leave each of them the garbage of a JSON decode. A
+// view's attributes depend only on its license (named by workspace and
+// sequence) and its removeLicense.
+type attrCache struct {
+	mu sync.Mutex
+	m  map[attrKey]*Attributes
+}
+
+type attrKey struct {
+	workspaceID string
+	sequence    int64
+	remove      bool
+}
+
+// attrCacheSize bounds the cache; when full it starts over, which costs only
+// decoding again.
+const attrCacheSize = 8192
+
+func (c *attrCache) get(v *domain.View) *Attributes {
+	k := attrKey{v.WorkspaceID, v.LicenseSequence, v.RemoveLicense}
+	c.mu.Lock()
+	a, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return a
+	}
+	a = attributesOf(v)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= attrCacheSize {
+		c.m = make(map[attrKey]*Attributes)
+	}
+	c.m[k] = a
+	c.mu.Unlock()
+	return a
+}
