@@ -93,14 +93,13 @@ func TestPolicyCoversEveryRPC(t *testing.T) {
 		t.Errorf("RPCs without a policy: %v", missing)
 	}
 	all := []authn.Role{authn.RoleAdmin, authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService}
-	readers := []authn.Role{authn.RoleAdmin, authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead}
 	allowed := map[string][]authn.Role{
 		signerv1.SignerService_ListPlans_FullMethodName:            all,
 		signerv1.SignerService_GetPlan_FullMethodName:              all,
 		signerv1.SignerService_CreatePlan_FullMethodName:           {authn.RoleAdmin},
 		signerv1.SignerService_PublishPlanVersion_FullMethodName:   {authn.RoleAdmin},
 		signerv1.SignerService_EnsureLicense_FullMethodName:        {authn.RoleAdmin, authn.RoleService},
-		signerv1.SignerService_ListLicenses_FullMethodName:         readers,
+		signerv1.SignerService_ListLicenses_FullMethodName:         all,
 		signerv1.SignerService_IssueOfflineLicense_FullMethodName:  {authn.RoleAdmin, authn.RoleSupport, authn.RoleService},
 		signerv1.SignerService_GetLicensePublicKey_FullMethodName:  all,
 		signerv1.SignerService_GetSupportedVersions_FullMethodName: all,
