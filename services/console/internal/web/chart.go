@@ -17,7 +17,9 @@ func usageChart(u *syncv1.GetUsageResponse) template.HTML {
 	if len(hist) == 0 {
 		return ""
 	}
-	slices.SortFunc(hist, func(a, b *syncv1.UsageRecord) int { return a.GetReceivedAt().AsTime().Compare(b.GetReceivedAt().AsTime()) })
+	slices.SortFunc(hist, func(a, b *syncv1.UsageRecord) int {
+		return a.GetReceivedAt().AsTime().Compare(b.GetReceivedAt().AsTime())
+	})
 	const w, h, pad = 600.0, 160.0, 24.0
 	maxY := int64(1)
 	for _, r := range hist {

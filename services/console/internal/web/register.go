@@ -6,9 +6,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/cloudlicense/authority/pkg/rpcerr"
 	registryv1 "github.com/cloudlicense/authority/proto/gen/licensing/registry/v1"
 	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
-	"github.com/cloudlicense/authority/pkg/rpcerr"
 )
 
 type registerView struct {

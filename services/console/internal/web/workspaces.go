@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 
-
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -46,7 +45,7 @@ var funcs = template.FuncMap{
 		}
 		return s
 	},
-	"join": strings.Join,
+	"join":  strings.Join,
 	"field": func(fe account.FieldErrors, name string) string { return fe.Get(name) },
 }
 
@@ -115,14 +114,14 @@ func (s *Server) workspaces(w http.ResponseWriter, r *http.Request, ses session)
 }
 
 type workspaceView struct {
-	WS          *registryv1.Workspace
-	Entitlement *signerv1.Entitlement
-	Licenses    []*signerv1.License
-	Usage       *syncv1.GetUsageResponse
-	Chart       template.HTML
-	TrialPlans  []*signerv1.Plan
-	IdemKey     string
-	Paid        bool
+	WS           *registryv1.Workspace
+	Entitlement  *signerv1.Entitlement
+	Licenses     []*signerv1.License
+	Usage        *syncv1.GetUsageResponse
+	Chart        template.HTML
+	TrialPlans   []*signerv1.Plan
+	IdemKey      string
+	Paid         bool
 	Deregistered bool
 }
 
@@ -283,4 +282,3 @@ func (s *Server) offlineLicense(w http.ResponseWriter, r *http.Request, ses sess
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-license-%d.txt"`, ws.GetId(), resp.GetLicense().GetSequence()))
 	_, _ = w.Write([]byte(resp.GetLicense().GetToken() + "\n"))
 }
-

@@ -1,0 +1,228 @@
+// The console's browser test, run by console_test.go with CONSOLE_URL,
+// HELPER_URL, SCREENSHOTS and CHROMIUM set. Every step asserts what a
+// person would see; the first failure ends the run with a non-zero exit.
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+
+const base = process.env.CONSOLE_URL;
+const helper = process.env.HELPER_URL;
+const shots = process.env.SCREENSHOTS;
+const run = Date.now().toString(36);
+const alice = `alice-${run}@example.com`;
+const bob = `bob-${run}@example.com`;
+const password = "correct horse battery";
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM,
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+});
+
+async function mail(to, n) {
+  const r = await fetch(`${helper}/mail?to=${encodeURIComponent(to)}&n=${n}`);
+  assert.equal(r.status, 200, `mail ${n} to ${to}: ${await r.text()}`);
+  return r.json();
+}
+
+async function text(page) {
+  return page.locator("main").innerText();
+}
+
+async function expectText(page, what) {
+  const t = await text(page);
+  assert.ok(t.includes(what), `expected "${what}" on ${page.url()}, page says:\n${t}`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+}
+
+async function signUp(page, email, org) {
+  await page.goto(`${base}/signup`);
+  await page.getByLabel("E-mail address").fill(email);
+  await page.getByLabel("Organization").fill(org);
+  await page.getByLabel("Password", { exact: false }).first().fill(password);
+  await page.getByLabel("Password again").fill(password);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expectText(page, `We sent a message to ${email}`);
+}
+
+async function signIn(page, email, pw = password) {
+  await page.goto(`${base}/signin`);
+  await page.getByLabel("E-mail address").fill(email);
+  await page.getByLabel("Password").fill(pw);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+function step(name) { console.log(`step: ${name}`); }
+
+try {
+  const ctxA = await browser.newContext({ acceptDownloads: true });
+  const page = await ctxA.newPage();
+
+  step("sign-up form names every bad field");
+  await page.goto(`${base}/signup`);
+  await shot(page, "signup");
+  await page.getByLabel("E-mail address").fill("not-an-address");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expectText(page, "Enter an e-mail address like name@example.com.");
+  await expectText(page, "Enter your organization's name.");
+  await expectText(page, "Choose a password of at least 10 characters.");
+  assert.equal(await page.locator("#email").getAttribute("aria-invalid"), "true");
+
+  step("sign up, verify by the e-mailed link");
+  await signUp(page, alice, "Acme");
+  const verify = await mail(alice, 1);
+  assert.match(verify.subject, /Verify your e-mail address/);
+  await page.goto(verify.link);
+  await expectText(page, "Your address is verified");
+  await page.goto(verify.link);
+  await expectText(page, "This link was already used");
+
+  step("wrong password, then sign in");
+  await signIn(page, alice, "wrong password!!");
+  await expectText(page, "Wrong e-mail address or password");
+  await signIn(page, alice);
+  await page.waitForURL(`${base}/workspaces`);
+  await expectText(page, "no workspace yet");
+
+  step("register online with the shown token");
+  await page.getByRole("navigation").getByRole("link", { name: "Register self-managed" }).click();
+  await page.getByRole("button", { name: "Get a registration token" }).click();
+  const token = await page.locator("#token").inputValue();
+  assert.match(token, /^rt_/);
+  await shot(page, "register-online");
+  const reg = await fetch(`${helper}/workspace?token=${encodeURIComponent(token)}`, { method: "POST" });
+  assert.equal(reg.status, 200, await reg.text());
+  const { workspaceId } = await reg.json();
+
+  step("the workspace is listed after its first sync");
+  await page.goto(`${base}/workspaces`);
+  await expectText(page, "https://chat.acme.test");
+  await expectText(page, "7.2.1");
+  await expectText(page, "Starter");
+  await shot(page, "workspaces");
+
+  step("start a trial");
+  await page.getByRole("link", { name: "Acme Chat" }).click();
+  await page.waitForURL(`${base}/workspaces/${workspaceId}`);
+  assert.ok(await page.locator("svg.chart").count() === 1, "usage chart missing");
+  await page.getByLabel("Try a paid plan free").selectOption({ label: "Pro" });
+  await page.getByRole("button", { name: "Start trial" }).click();
+  await expectText(page, "Your trial has started");
+  assert.match(await page.locator("#plan").innerText(), /Pro \(trial\)/);
+  await shot(page, "workspace-trial");
+
+  step("a second trial of the same plan is refused with a clear message");
+  // The trial form is gone on a paid plan; post it as a stale tab would.
+  const csrf = await page.locator("input[name=csrf]").first().inputValue();
+  const again = await page.request.post(`${base}/workspaces/${workspaceId}/trial`, {
+    form: { csrf, plan: "pro", idem: "stale-tab" }, headers: { Origin: base } });
+  assert.equal(again.status(), 409);
+  assert.ok((await again.text()).includes("A trial can only start from the free plan."));
+
+  step("cancel: back to Starter");
+  await page.getByRole("button", { name: "Cancel subscription" }).click();
+  await expectText(page, "The subscription is cancelled");
+  assert.match(await page.locator("#plan").innerText(), /^Starter/);
+  await expectText(page, "License history");
+  await shot(page, "workspace-starter");
+
+  step("download an offline license");
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("button", { name: "Download offline license" }).click(),
+  ]);
+  const license = (await readFile(await download.path(), "utf8")).trim();
+  assert.match(license, /^RCV3_[\w-]+\.[\w-]+\.[\w-]+$/);
+
+  step("register offline with a pasted client key");
+  await page.goto(`${base}/register`);
+  await page.getByLabel("The workspace's client key").fill("this is not a client key");
+  await page.getByRole("button", { name: "Register offline" }).click();
+  await expectText(page, "The client key was not accepted");
+  const clientKey = await (await fetch(`${helper}/clientkey`)).text();
+  await page.getByLabel("The workspace's client key").fill(clientKey);
+  await page.getByRole("button", { name: "Register offline" }).click();
+  const blob = await page.locator("#cloud-blob").inputValue();
+  const cloud = JSON.parse(Buffer.from(blob, "base64").toString("utf8"));
+  assert.match(cloud.licenseData.license, /^RCV3_/);
+  await shot(page, "register-offline");
+  await page.goto(`${base}/workspaces`);
+  await expectText(page, "https://chat1.gap.test");
+
+  step("phone width");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, "workspaces-phone");
+  await page.goto(`${base}/workspaces/${workspaceId}`);
+  await shot(page, "workspace-phone");
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  assert.ok(!overflow, "the workspace page scrolls sideways at phone width");
+
+  step("another organization cannot reach the workspace by editing the URL");
+  const ctxB = await browser.newContext();
+  const pageB = await ctxB.newPage();
+  await signUp(pageB, bob, "Globex");
+  await pageB.goto((await mail(bob, 1)).link);
+  await signIn(pageB, bob);
+  await pageB.waitForURL(`${base}/workspaces`);
+  await expectText(pageB, "no workspace yet");
+  const resp = await pageB.goto(`${base}/workspaces/${workspaceId}`);
+  assert.equal(resp.status(), 404);
+  await expectText(pageB, "There is no such workspace in your organization.");
+  const csrfB = await pageB.locator("input[name=csrf]").first().inputValue();
+  for (const action of ["cancel", "deregister", "offline-license", "trial"]) {
+    const r = await pageB.request.post(`${base}/workspaces/${workspaceId}/${action}`, {
+      form: { csrf: csrfB, plan: "pro", confirm: "yes" }, headers: { Origin: base } });
+    assert.equal(r.status(), 404, `${action} on another organization's workspace: ${r.status()}`);
+  }
+  const forged = await pageB.request.post(`${base}/register/online`, { form: { csrf: "csrf_forged" }, headers: { Origin: base } });
+  assert.equal(forged.status(), 403, "a form without the right CSRF token was accepted");
+
+  step("sign-up and reset say the same for known and unknown addresses");
+  const anon = await (await browser.newContext()).newPage();
+  await signUp(anon, alice, "Someone else");
+  const notice = await mail(alice, 2);
+  assert.match(notice.subject, /already have a cloud console account/);
+  await anon.goto(`${base}/reset`);
+  await anon.getByLabel("E-mail address").fill(`nobody-${run}@example.com`);
+  await anon.getByRole("button", { name: "Send the link" }).click();
+  const unknown = (await text(anon)).replace(`nobody-${run}@example.com`, "X");
+  await anon.goto(`${base}/reset`);
+  await anon.getByLabel("E-mail address").fill(alice);
+  await anon.getByRole("button", { name: "Send the link" }).click();
+  const known = (await text(anon)).replace(alice, "X");
+  assert.equal(known, unknown);
+
+  step("reset the password by the e-mailed link");
+  const reset = await mail(alice, 3);
+  await anon.goto(reset.link);
+  await anon.locator("#password").fill("a brand new password");
+  await anon.getByLabel("New password again").fill("a brand new password");
+  await anon.getByRole("button", { name: "Set the password" }).click();
+  await expectText(anon, "Your new password is set");
+  await anon.goto(reset.link);
+  await expectText(anon, "This link was already used");
+  await signIn(anon, alice, "a brand new password");
+  await anon.waitForURL(`${base}/workspaces`);
+
+  step("sign-in attempts are rate-limited per account");
+  const limited = await (await browser.newContext()).newPage();
+  for (let i = 0; i < 5; i++) {
+    await signIn(limited, bob, `wrong password ${i}`);
+    await expectText(limited, "Wrong e-mail address or password");
+  }
+  await signIn(limited, bob);
+  await expectText(limited, "Too many failed sign-in attempts");
+
+  step("sign out");
+  await pageB.goto(`${base}/workspaces`);
+  await pageB.getByRole("button", { name: "Sign out" }).click();
+  await pageB.waitForURL(`${base}/signin`);
+  const after = await pageB.goto(`${base}/workspaces`);
+  assert.ok(after.url().startsWith(`${base}/signin`), "a signed-out browser still reaches the workspaces");
+  console.log("all steps passed");
+} finally {
+  await browser.close();
+}
