@@ -21,8 +21,9 @@ const browser = await chromium.launch({
 
 async function mail(to, n) {
   const r = await fetch(`${helper}/mail?to=${encodeURIComponent(to)}&n=${n}`);
-  assert.equal(r.status, 200, `mail ${n} to ${to}: ${await r.text()}`);
-  return r.json();
+  const body = await r.text();
+  assert.equal(r.status, 200, `mail ${n} to ${to}: ${body}`);
+  return JSON.parse(body);
 }
 
 async function text(page) {
@@ -32,6 +33,18 @@ async function text(page) {
 async function expectText(page, what) {
   const t = await text(page);
   assert.ok(t.includes(what), `expected "${what}" on ${page.url()}, page says:\n${t}`);
+}
+
+// eventuallyText reloads url until it shows what: the registry learns of
+// a sync through an event, a moment after the workspace's call returned.
+async function eventuallyText(page, url, what, seconds = 30) {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    await page.goto(url);
+    if ((await text(page)).includes(what)) return;
+    if (Date.now() > deadline) return expectText(page, what);
+    await page.waitForTimeout(250);
+  }
 }
 
 async function shot(page, name) {
@@ -94,12 +107,12 @@ try {
   assert.match(token, /^rt_/);
   await shot(page, "register-online");
   const reg = await fetch(`${helper}/workspace?token=${encodeURIComponent(token)}`, { method: "POST" });
-  assert.equal(reg.status, 200, await reg.text());
-  const { workspaceId } = await reg.json();
+  const regBody = await reg.text();
+  assert.equal(reg.status, 200, regBody);
+  const { workspaceId } = JSON.parse(regBody);
 
   step("the workspace is listed after its first sync");
-  await page.goto(`${base}/workspaces`);
-  await expectText(page, "https://chat.acme.test");
+  await eventuallyText(page, `${base}/workspaces`, "https://chat.acme.test");
   await expectText(page, "7.2.1");
   await expectText(page, "Starter");
   await shot(page, "workspaces");
@@ -107,7 +120,7 @@ try {
   step("start a trial");
   await page.getByRole("link", { name: "Acme Chat" }).click();
   await page.waitForURL(`${base}/workspaces/${workspaceId}`);
-  assert.ok(await page.locator("svg.chart").count() === 1, "usage chart missing");
+  assert.ok(await page.locator("svg.chart").count() === 1, `usage chart missing:\n${await text(page)}`);
   await page.getByLabel("Try a paid plan free").selectOption({ label: "Pro" });
   await page.getByRole("button", { name: "Start trial" }).click();
   await expectText(page, "Your trial has started");

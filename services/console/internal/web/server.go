@@ -131,7 +131,10 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		// No Referer leaves the site (e-mailed links carry secrets), but
+		// same-origin requests keep theirs: under no-referrer Chromium
+		// sends "Origin: null" with forms, which the origin check refuses.
+		h.Set("Referrer-Policy", "same-origin")
 		if s.secure {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}

@@ -56,7 +56,7 @@ var errNoWorkspace = status.Error(codes.NotFound, "no such workspace")
 // ownWorkspace returns workspace id when it belongs to the member's
 // organization.
 func (s *Server) ownWorkspace(ctx context.Context, ses session, id string) (*registryv1.Workspace, error) {
-	if !strings.HasPrefix(id, "ws") || len(id) > 100 {
+	if id == "" || len(id) > 100 {
 		return nil, errNoWorkspace
 	}
 	resp, err := s.api.Registry.GetWorkspace(ctx, &registryv1.GetWorkspaceRequest{Id: id})
