@@ -50,11 +50,11 @@ func usageChart(u *syncv1.GetUsageResponse) template.HTML {
 	desc := fmt.Sprintf("%d usage reports from %s to %s; latest: %d active users", len(hist),
 		t0.UTC().Format("2006-01-02 15:04"), t1.UTC().Format("2006-01-02 15:04"), last.GetSeats())
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %.0f %.0f" role="img" aria-labelledby="chart-title chart-desc" preserveAspectRatio="none">`, w, h)
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %.0f %.0f" role="img" aria-labelledby="chart-title chart-desc">`, w, h)
 	fmt.Fprintf(&b, `<title id="chart-title">Active users reported over time</title><desc id="chart-desc">%s</desc>`, template.HTMLEscapeString(desc))
 	fmt.Fprintf(&b, `<line class="axis" x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f"/>`, pad, y(0), w-pad, y(0))
 	if limit != nil && *limit > 0 {
-		fmt.Fprintf(&b, `<line class="limit" x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f"/><text class="label" x="%.0f" y="%.1f">limit %d</text>`,
+		fmt.Fprintf(&b, `<line class="limit" x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f"/><text class="label end" x="%.0f" y="%.1f">limit %d</text>`,
 			pad, y(*limit), w-pad, y(*limit), w-pad, y(*limit)-4, *limit)
 	}
 	fmt.Fprintf(&b, `<polyline class="series" points="%s"/>`, strings.Join(pts, " "))
@@ -62,6 +62,9 @@ func usageChart(u *syncv1.GetUsageResponse) template.HTML {
 		fmt.Fprintf(&b, `<circle class="point" cx="%.1f" cy="%.1f" r="3"><title>%s: %d active users</title></circle>`,
 			x(i), y(r.GetSeats()), r.GetReceivedAt().AsTime().UTC().Format("2006-01-02 15:04"), r.GetSeats())
 	}
-	fmt.Fprintf(&b, `<text class="label" x="%.0f" y="%.0f">%d</text></svg>`, pad, pad-8, maxY)
+	fmt.Fprintf(&b, `<text class="label" x="%.0f" y="%.0f">%d</text>`, pad, pad-8, maxY)
+	// The first and last report's times under the axis.
+	fmt.Fprintf(&b, `<text class="label" x="%.0f" y="%.0f">%s</text><text class="label end" x="%.0f" y="%.0f">%s</text></svg>`,
+		pad, h-6, t0.UTC().Format("Jan 2 15:04"), w-pad, h-6, t1.UTC().Format("Jan 2 15:04"))
 	return template.HTML(b.String())
 }
