@@ -19,8 +19,8 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
 });
 
-async function mail(to, n) {
-  const r = await fetch(`${helper}/mail?to=${encodeURIComponent(to)}&n=${n}`);
+async function mail(to, n, prefix = base) {
+  const r = await fetch(`${helper}/mail?to=${encodeURIComponent(to)}&n=${n}&prefix=${encodeURIComponent(prefix)}`);
   const body = await r.text();
   assert.equal(r.status, 200, `mail ${n} to ${to}: ${body}`);
   return JSON.parse(body);
@@ -219,6 +219,25 @@ try {
   await expectText(anon, "This link was already used");
   await signIn(anon, alice, "a brand new password");
   await anon.waitForURL(`${base}/workspaces`);
+
+  step("confirm a setup wizard's registration from the e-mailed link");
+  const intentResp = await fetch(`${helper}/intent?email=${encodeURIComponent(alice)}`, { method: "POST" });
+  const intentBody = await intentResp.text();
+  assert.equal(intentResp.status, 200, intentBody);
+  const intent = JSON.parse(intentBody);
+  const confirmMail = await mail(alice, 4);
+  assert.ok(confirmMail.link.startsWith(`${base}/register/confirm?code=`), `intent link ${confirmMail.link} is not the console's`);
+  await anon.goto(confirmMail.link);
+  await expectText(anon, intent.user_code);
+  await shot(anon, "register-confirm");
+  await anon.getByRole("button", { name: "Confirm" }).click();
+  await expectText(anon, "The workspace is registered");
+  await anon.goto(confirmMail.link);
+  await expectText(anon, "This workspace is registered");
+  await anon.goto(`${base}/register/confirm?code=cc_forged`);
+  await expectText(anon, "This confirmation link is not valid");
+  // The registry attached it to the customer whose contact is alice: Acme.
+  await eventuallyText(anon, `${base}/workspaces`, "Acme Wizard");
 
   step("sign-in attempts are rate-limited per account");
   const limited = await (await browser.newContext()).newPage();

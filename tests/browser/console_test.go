@@ -46,7 +46,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	ensureNodeModules(t, dir)
 
 	smtp := testenv.StartSMTP(t)
-	sys := startStack(t, "SMTP_ADDR="+smtp.Addr, "SMTP_FROM=Cloud <cloud@example.com>")
+	sys := startStack(t, "SMTP_ADDR="+smtp.Addr, "SMTP_FROM=Cloud <cloud@example.com>", "INTENT_POLL_INTERVAL=1s")
 	helper := startHelper(t, smtp, sys)
 
 	shots := filepath.Join(dir, "screenshots")
@@ -63,7 +63,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("browser flow failed: %v\n--- console log (end) ---\n%s", err, sys.LogTail("console", 40))
 	}
-	for _, name := range []string{"signup", "workspaces", "workspace-trial", "workspace-starter", "register-online", "register-offline", "workspaces-phone", "workspace-phone"} {
+	for _, name := range []string{"signup", "workspaces", "workspace-trial", "workspace-starter", "register-online", "register-offline", "register-confirm", "workspaces-phone", "workspace-phone"} {
 		if fi, err := os.Stat(filepath.Join(shots, name+".png")); err != nil || fi.Size() < 1000 {
 			t.Errorf("screenshot %s.png missing or empty: %v", name, err)
 		}
@@ -110,7 +110,8 @@ func startStack(t *testing.T, env ...string) *stack.Stack {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
-	sys, err := stack.Start(ctx, stack.Options{DatabaseURL: dbURL, NATSURL: nats.URL, Dir: dir, Env: env, BinDir: os.Getenv("BIN_DIR")})
+	sys, err := stack.Start(ctx, stack.Options{DatabaseURL: dbURL, NATSURL: nats.URL, Dir: dir, Env: env, BinDir: os.Getenv("BIN_DIR"),
+		ConsoleConfirms: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,9 +123,12 @@ var linkPattern = regexp.MustCompile(`https?://\S+`)
 
 // startHelper serves what the browser script cannot do itself:
 //
-//	GET  /mail?to=ADDR&n=N   the N-th mail to ADDR: {"subject", "link"} (waits up to 30 s)
+//	GET  /mail?to=ADDR&n=N[&prefix=P]  the N-th mail to ADDR: {"subject", "link"} (the first
+//	                         link starting with P; waits up to 30 s)
 //	POST /workspace?token=T  a workspace registers with token T, gets an access token and syncs: {"workspaceId"}
 //	GET  /clientkey          a fresh air-gapped workspace's client key
+//	POST /intent?email=E     a workspace's setup wizard asks to register with contact E
+//	                         (PROTOCOL.md 2a): {"user_code", "device_code"}
 func startHelper(t *testing.T, smtp *testenv.SMTPServer, sys *stack.Stack) string {
 	t.Helper()
 	var mu sync.Mutex
@@ -156,8 +160,14 @@ func startHelper(t *testing.T, smtp *testenv.SMTPServer, sys *stack.Stack) strin
 						break
 					}
 				}
-				_ = json.NewEncoder(w).Encode(map[string]any{"subject": msg.Header.Get("Subject"),
-					"link": linkPattern.FindString(body.String()), "count": len(got)})
+				link := ""
+				for _, l := range linkPattern.FindAllString(body.String(), -1) {
+					if strings.HasPrefix(l, r.URL.Query().Get("prefix")) {
+						link = l
+						break
+					}
+				}
+				_ = json.NewEncoder(w).Encode(map[string]any{"subject": msg.Header.Get("Subject"), "link": link, "count": len(got)})
 				return
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -193,6 +203,20 @@ func startHelper(t *testing.T, smtp *testenv.SMTPServer, sys *stack.Stack) strin
 		mu.Unlock()
 		data := fmt.Sprintf(`{"uniqueId":"gap-%d","address":"https://chat%d.gap.test/","siteName":"Gap Chat %d","version":"7.2.1","seats":40}`, k, k, k)
 		_, _ = w.Write([]byte(base64.StdEncoding.EncodeToString([]byte(data))))
+	})
+	mux.HandleFunc("POST /intent", func(w http.ResponseWriter, r *http.Request) {
+		data, _ := json.Marshal(map[string]any{
+			"uniqueId": "wizard-1", "workspaceId": "", "address": "https://wizard.acme.test", "siteName": "Acme Wizard",
+			"contactName": "Alice", "contactEmail": r.URL.Query().Get("email"), "seats": 3, "MAC": 0, "accountName": "Acme",
+			"version": "7.2.1", "licenseVersion": 3, "setupComplete": false, "connectionDisable": false,
+		})
+		var out map[string]any
+		if _, err := workspace.New(sys.GatewayURL).Do(r.Context(), http.MethodPost, "/api/v2/register/workspace/intent?resent=false", "",
+			"application/json", strings.NewReader(string(data)), &out); err != nil {
+			http.Error(w, "intent: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(out)
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

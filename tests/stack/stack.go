@@ -54,6 +54,10 @@ type Options struct {
 	TraceFiles bool
 	// Env adds variables to every service (e.g. RATE_LIMIT_PER_SECOND=0).
 	Env []string
+	// ConsoleConfirms makes registration intents' e-mails link to the
+	// console's confirmation page (the gateway's CONSOLE_URL) rather than
+	// the gateway's.
+	ConsoleConfirms bool
 	// LogLevel of the services (default info).
 	LogLevel string
 }
@@ -209,6 +213,9 @@ func (s *Stack) Env(name string) []string {
 	switch name {
 	case "gateway":
 		env = append(env, "HTTP_ADDR="+s.Addrs["gateway"], "PUBLIC_URL="+s.GatewayURL)
+		if o.ConsoleConfirms {
+			env = append(env, "CONSOLE_URL="+s.ConsoleURL)
+		}
 	case "console":
 		env = append(env, "HTTP_ADDR="+s.Addrs["console"], "PUBLIC_URL="+s.ConsoleURL, "CLOUD_URL="+s.GatewayURL)
 	case "tokens":

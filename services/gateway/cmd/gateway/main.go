@@ -36,7 +36,7 @@ func realMain(ctx context.Context) error {
 	defer up.Close()
 
 	api := httpapi.New(up, tel.Logger, httpapi.Options{
-		PublicURL: cfg.PublicURL, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
+		PublicURL: cfg.PublicURL, ConsoleURL: cfg.ConsoleURL, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 		MaxBodyBytes: cfg.MaxBodyBytes, UpstreamWait: cfg.UpstreamWait, VersionsCacheTTL: cfg.SupportedVersionsCache,
 	})
 	g, ctx := errgroup.WithContext(ctx)

@@ -19,7 +19,10 @@ import (
 
 // Options configure the API.
 type Options struct {
-	PublicURL    string
+	PublicURL string
+	// ConsoleURL, when set, is where a registration intent's e-mail sends
+	// its reader: the console's confirmation page instead of this one.
+	ConsoleURL   string
 	RateLimit    float64
 	RateBurst    int
 	MaxBodyBytes int64
