@@ -64,7 +64,8 @@ func realMain(ctx context.Context) error {
 	pages, err := web.New(st, api, log, web.Options{
 		PublicURL: cfg.PublicURL, CloudURL: cfg.CloudURL, SessionTTL: cfg.SessionTTL,
 		SignInWindow: cfg.SignInWindow, SignInPerAccount: cfg.SignInPerAccount, SignInPerAddress: cfg.SignInPerAddress,
-		UpstreamWait: cfg.UpstreamWait, MailQueued: wake,
+		ClientIPHeader: cfg.ClientIPHeader,
+		UpstreamWait:   cfg.UpstreamWait, MailQueued: wake,
 	})
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)

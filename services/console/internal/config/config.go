@@ -33,6 +33,10 @@ type Config struct {
 	SignInWindow     time.Duration `env:"SIGNIN_WINDOW, default=15m"`
 	SignInPerAccount int           `env:"SIGNIN_MAX_PER_ACCOUNT, default=5"`
 	SignInPerAddress int           `env:"SIGNIN_MAX_PER_ADDRESS, default=20"`
+	// ClientIPHeader names the header a trusted reverse proxy sets to the
+	// client's address (X-Real-IP behind ingress-nginx). Empty: the
+	// connection's address, which behind a proxy is the proxy's.
+	ClientIPHeader string `env:"CLIENT_IP_HEADER"`
 	// SMTP of the account e-mails (the same sender the registry uses).
 	// Without SMTP_ADDR the mails wait in the queue.
 	SMTPAddr      string        `env:"SMTP_ADDR"`

@@ -118,7 +118,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, err.Error())
 		return
 	}
-	keys := []string{"account:" + email, "address:" + clientAddress(r)}
+	keys := []string{"account:" + email, "address:" + s.clientAddress(r)}
 	counts, err := s.st.SignInFailures(r.Context(), s.opts.SignInWindow, keys...)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "sign-in limits", "error", err)

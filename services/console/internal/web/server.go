@@ -45,7 +45,10 @@ type Options struct {
 	SignInWindow     time.Duration
 	SignInPerAccount int
 	SignInPerAddress int
-	UpstreamWait     time.Duration
+	// ClientIPHeader is the header a trusted proxy sets to the client's
+	// address; empty uses the connection's.
+	ClientIPHeader string
+	UpstreamWait   time.Duration
 	// MailQueued is signalled (without blocking) when a mail was queued.
 	MailQueued chan<- struct{}
 }
@@ -332,9 +335,15 @@ func statusMessage(err error) string {
 	return strings.ToUpper(msg[:1]) + msg[1:] + "."
 }
 
-// clientAddress is the connection's address; the console sits behind no
-// proxy it trusts, so forwarded headers are ignored.
-func clientAddress(r *http.Request) string {
+// clientAddress is the client's address for the per-address limits: the
+// trusted proxy's header when one is configured (a header a client could
+// set itself is never read otherwise), else the connection's address.
+func (s *Server) clientAddress(r *http.Request) string {
+	if h := s.opts.ClientIPHeader; h != "" {
+		if v := strings.TrimSpace(r.Header.Get(h)); v != "" {
+			return v
+		}
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
