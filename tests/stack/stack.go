@@ -1,4 +1,4 @@
-// Package stack runs the whole license authority locally: it builds the five
+// Package stack runs the whole license authority locally: it builds the six
 // services and licensectl, starts them as separate processes on loopback
 // ports against a Postgres database and a NATS server, waits until every one
 // is healthy, and stops them. The end-to-end tests, `make dev` and
