@@ -11,7 +11,7 @@ const shots = process.env.SCREENSHOTS;
 const run = Date.now().toString(36);
 const alice = `alice-${run}@example.com`;
 const bob = `bob-${run}@example.com`;
-const password = "correct horse battery";
+const password = process.env.PASSWORD;
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM,

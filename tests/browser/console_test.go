@@ -57,11 +57,23 @@ func TestConsoleInBrowser(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "console.mjs")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CONSOLE_URL="+sys.ConsoleURL, "HELPER_URL="+helper, "SCREENSHOTS="+shots, "CHROMIUM="+chromium)
+	const password = "correct horse battery"
+	cmd.Env = append(os.Environ(), "CONSOLE_URL="+sys.ConsoleURL, "HELPER_URL="+helper, "SCREENSHOTS="+shots, "CHROMIUM="+chromium, "PASSWORD="+password)
 	out, err := cmd.CombinedOutput()
 	t.Logf("console.mjs:\n%s", out)
 	if err != nil {
 		t.Fatalf("browser flow failed: %v\n--- console log (end) ---\n%s", err, sys.LogTail("console", 40))
+	}
+	// No password, session, e-mailed link or CSRF token reaches the
+	// console's log.
+	logged, err := os.ReadFile(sys.LogFile("console"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{password, "a brand new password", "ses_", "et_", "csrf_", "rt_"} {
+		if strings.Contains(string(logged), secret) {
+			t.Errorf("the console's log holds %q", secret)
+		}
 	}
 	for _, name := range []string{"signup", "workspaces", "workspace-trial", "workspace-starter", "register-online", "register-offline", "register-confirm", "workspaces-phone", "workspace-phone"} {
 		if fi, err := os.Stat(filepath.Join(shots, name+".png")); err != nil || fi.Size() < 1000 {
