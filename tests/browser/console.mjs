@@ -115,6 +115,7 @@ try {
   await eventuallyText(page, `${base}/workspaces`, "https://chat.acme.test");
   await expectText(page, "7.2.1");
   await expectText(page, "Starter");
+  await eventuallyText(page, `${base}/workspaces`, "over limit: activeUsers");
   await shot(page, "workspaces");
 
   step("start a trial");

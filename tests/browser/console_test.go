@@ -199,7 +199,8 @@ func startHelper(t *testing.T, smtp *testenv.SMTPServer, sys *stack.Stack) strin
 			http.Error(w, "token: "+err.Error(), http.StatusBadGateway)
 			return
 		}
-		for _, seats := range []int64{12, 17} {
+		// The second report exceeds the Starter plan's 50 active users.
+		for _, seats := range []int64{12, 60} {
 			if _, err := ws.Sync(ctx, creds.WorkspaceID, tok.AccessToken, workspace.RegistrationData{UniqueID: "u-" + creds.WorkspaceID,
 				WorkspaceID: creds.WorkspaceID, Address: "https://chat.acme.test", SiteName: "Acme Chat", Seats: seats, Version: "7.2.1"}); err != nil {
 				http.Error(w, "sync: "+err.Error(), http.StatusBadGateway)
