@@ -166,6 +166,16 @@ try {
   await page.goto(`${base}/workspaces`);
   await expectText(page, "https://chat1.gap.test");
 
+  step("deregister the offline workspace, once the box is ticked");
+  await page.getByRole("link", { name: "Gap Chat 1" }).click();
+  await page.getByRole("button", { name: "Deregister" }).click();
+  await expectText(page, "Tick the box to confirm that the workspace should be deregistered.");
+  await page.getByRole("link", { name: "Back to the workspace" }).click();
+  await page.getByLabel("I understand that the workspace loses its license").check();
+  await page.getByRole("button", { name: "Deregister" }).click();
+  await expectText(page, "The workspace is deregistered");
+  assert.equal(await page.locator("#ws-state").innerText(), "deregistered");
+
   step("phone width");
   await page.setViewportSize({ width: 390, height: 844 });
   await shot(page, "workspaces-phone");
