@@ -250,6 +250,30 @@ try {
   // The registry attached it to the customer whose contact is alice: Acme.
   await eventuallyText(anon, `${base}/workspaces`, "Acme Wizard");
 
+  step("an owner adds a member, who chooses a password from the invitation");
+  const carol = `carol-${run}@example.com`;
+  await anon.goto(`${base}/members`);
+  await anon.getByLabel("E-mail address").fill(carol);
+  await anon.getByRole("button", { name: "Add member" }).click();
+  await expectText(anon, `${carol} was added`);
+  await anon.getByLabel("E-mail address").fill(carol);
+  await anon.getByRole("button", { name: "Add member" }).click();
+  await expectText(anon, `${carol} is already a member.`);
+  await shot(anon, "members");
+  const invite = await mail(carol, 1);
+  assert.match(invite.subject, /You were added to Acme/);
+  const carolPage = await (await browser.newContext()).newPage();
+  await carolPage.goto(invite.link);
+  await carolPage.locator("#password").fill("carol's own password");
+  await carolPage.getByLabel("New password again").fill("carol's own password");
+  await carolPage.getByRole("button", { name: "Set the password" }).click();
+  await signIn(carolPage, carol, "carol's own password");
+  await carolPage.waitForURL(`${base}/workspaces`);
+  await expectText(carolPage, "Acme Chat");
+  // A member, not an owner: no form to add members.
+  await carolPage.goto(`${base}/members`);
+  assert.equal(await carolPage.getByRole("button", { name: "Add member" }).count(), 0);
+
   step("sign-in attempts are rate-limited per account");
   const limited = await (await browser.newContext()).newPage();
   for (let i = 0; i < 5; i++) {
