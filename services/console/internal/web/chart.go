@@ -54,7 +54,7 @@ func usageChart(u *syncv1.GetUsageResponse) template.HTML {
 	fmt.Fprintf(&b, `<title id="chart-title">Active users reported over time</title><desc id="chart-desc">%s</desc>`, template.HTMLEscapeString(desc))
 	fmt.Fprintf(&b, `<line class="axis" x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f"/>`, pad, y(0), w-pad, y(0))
 	if limit != nil && *limit > 0 {
-		fmt.Fprintf(&b, `<line class="limit" x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f"/><text class="label end" x="%.0f" y="%.1f">limit %d</text>`,
+		fmt.Fprintf(&b, `<line class="limit" x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f"/><text class="label end" x="%.0f" y="%.1f">limit of the license in use: %d</text>`,
 			pad, y(*limit), w-pad, y(*limit), w-pad, y(*limit)-4, *limit)
 	}
 	fmt.Fprintf(&b, `<polyline class="series" points="%s"/>`, strings.Join(pts, " "))
