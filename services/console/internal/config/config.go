@@ -7,7 +7,7 @@ import "time"
 // Config of the console.
 type Config struct {
 	DatabaseURL string `env:"DATABASE_URL, required"`
-	MaxDBConns  int32  `env:"DATABASE_MAX_CONNS, default=10"`
+	MaxDBConns  int32  `env:"DATABASE_MAX_CONNS, default=20"`
 	// MigrateOnly applies the schema and exits (the deployment's migration
 	// step).
 	MigrateOnly bool   `env:"MIGRATE_ONLY, default=false"`
