@@ -14,7 +14,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 NATS_SERVER_VERSION        := v2.15.2
 TOOLS := $(CURDIR)/.dev/bin
 
-MODULES := proto pkg services/registry services/tokens services/signer services/sync services/gateway cmd/licensectl tests deploy/docker/healthcheck deploy/operator
+MODULES := proto pkg services/registry services/tokens services/signer services/sync services/gateway services/console cmd/licensectl tests deploy/docker/healthcheck deploy/operator
 GO_PACKAGES := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 
 # Postgres for tests and dev: DATABASE_URL when it answers, else a private
@@ -27,7 +27,7 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: dev
-dev: ## Start Postgres and NATS when missing, then all five services; prints the URL and keys
+dev: ## Start Postgres and NATS when missing, then all six services; prints the URLs and keys
 	@db="$(ENSURE_DB)"; nats="$(ENSURE_NATS)"; \
 	  DATABASE_URL="$$db" NATS_URL="$$nats" go run ./tests/cmd/dev
 
@@ -64,7 +64,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 30s); make test replay
 
 .PHONY: build
 build: ## Build the services and licensectl into bin/
-	@go build -o bin/ ./cmd/licensectl $(foreach s,registry tokens signer sync gateway,./services/$(s)/cmd/$(s))
+	@go build -o bin/ ./cmd/licensectl $(foreach s,registry tokens signer sync gateway console,./services/$(s)/cmd/$(s))
 
 .PHONY: lint
 lint: $(TOOLS)/buf ## buf lint, gofmt and go vet over every module

@@ -21,6 +21,7 @@ func TestConfigurationErrorsAreClear(t *testing.T) {
 		"signer":   {"LICENSE_SIGNING_KEY_FILE", "REGISTRY_ADDR"},
 		"sync":     {"SIGNER_ADDR"},
 		"gateway":  {"REGISTRY_ADDR", "SYNC_ADDR", "SERVICE_API_KEY"},
+		"console":  {"DATABASE_URL", "PUBLIC_URL", "CLOUD_URL", "SERVICE_API_KEY"},
 	}
 	for _, name := range stack.Services {
 		cmd := exec.CommandContext(t.Context(), filepath.Join(binDir, name))

@@ -1,4 +1,4 @@
-// Package stack runs the whole license authority locally: it builds the five
+// Package stack runs the whole license authority locally: it builds the six
 // services and licensectl, starts them as separate processes on loopback
 // ports against a Postgres database and a NATS server, waits until every one
 // is healthy, and stops them. The end-to-end tests, `make dev` and
@@ -30,7 +30,10 @@ import (
 
 // Services in start order: the token service first, since every other
 // service authenticates callers through it.
-var Services = []string{"tokens", "registry", "signer", "sync", "gateway"}
+var Services = []string{"tokens", "registry", "signer", "sync", "gateway", "console"}
+
+// httpServices serve HTTP rather than gRPC.
+var httpServices = map[string]bool{"gateway": true, "console": true}
 
 // Options configure a stack.
 type Options struct {
@@ -45,11 +48,16 @@ type Options struct {
 	ServiceKey string
 	// Ports; zero picks free ones.
 	GatewayPort int
+	ConsolePort int
 	GRPCPorts   map[string]int
 	// TraceFiles makes each service write its spans to Dir/<name>.traces.
 	TraceFiles bool
 	// Env adds variables to every service (e.g. RATE_LIMIT_PER_SECOND=0).
 	Env []string
+	// ConsoleConfirms makes registration intents' e-mails link to the
+	// console's confirmation page (the gateway's CONSOLE_URL) rather than
+	// the gateway's.
+	ConsoleConfirms bool
 	// LogLevel of the services (default info).
 	LogLevel string
 }
@@ -58,6 +66,8 @@ type Options struct {
 type Stack struct {
 	opts       Options
 	GatewayURL string
+	// ConsoleURL is the customers' web console.
+	ConsoleURL string
 	AdminKey   string
 	ServiceKey string
 	// IntentKey seals the registry's registration-intent secrets
@@ -155,8 +165,11 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	for i, name := range Services {
 		port := opts.GRPCPorts[name]
-		if name == "gateway" {
+		switch name {
+		case "gateway":
 			port = opts.GatewayPort
+		case "console":
+			port = opts.ConsolePort
 		}
 		if port == 0 {
 			port = ports[2*i]
@@ -165,6 +178,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		s.MetricsURL[name] = fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[2*i+1])
 	}
 	s.GatewayURL = "http://" + s.Addrs["gateway"]
+	s.ConsoleURL = "http://" + s.Addrs["console"]
 	for _, name := range Services {
 		if err := s.StartService(name); err != nil {
 			s.Stop()
@@ -199,6 +213,11 @@ func (s *Stack) Env(name string) []string {
 	switch name {
 	case "gateway":
 		env = append(env, "HTTP_ADDR="+s.Addrs["gateway"], "PUBLIC_URL="+s.GatewayURL)
+		if o.ConsoleConfirms {
+			env = append(env, "CONSOLE_URL="+s.ConsoleURL)
+		}
+	case "console":
+		env = append(env, "HTTP_ADDR="+s.Addrs["console"], "PUBLIC_URL="+s.ConsoleURL, "CLOUD_URL="+s.GatewayURL)
 	case "tokens":
 		env = append(env, "GRPC_ADDR="+s.Addrs[name], "BOOTSTRAP_ADMIN_KEY="+s.AdminKey,
 			"TOKEN_SIGNING_KEY_FILE="+filepath.Join(o.Dir, "keys", "access-token.pem"), "TOKEN_SIGNING_KEY_GENERATE=true")
@@ -316,7 +335,7 @@ func (s *Stack) waitOne(ctx context.Context, name string, deadline time.Time) er
 func (s *Stack) healthy(ctx context.Context, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if name == "gateway" {
+	if httpServices[name] {
 		conn, err := net.DialTimeout("tcp", s.Addrs[name], time.Second)
 		if err != nil {
 			return err

@@ -1,5 +1,5 @@
 // Command bench measures the whole authority for `make bench`: it starts
-// NATS, a fresh Postgres database and the five services as separate
+// NATS, a fresh Postgres database and the six services as separate
 // processes, drives them from this process over loopback, and prints each
 // figure beside a baseline measured in the same run on the same machine (a
 // no-op HTTP handler and a no-op gRPC call, each in its own process).

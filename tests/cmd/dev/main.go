@@ -1,4 +1,4 @@
-// Command dev runs the authority locally for `make dev`: the five services
+// Command dev runs the authority locally for `make dev`: the six services
 // on their usual ports against DATABASE_URL (database "licensing", created
 // when missing) and NATS_URL, with keys and the admin key kept under .dev/.
 // It prints the gateway URL, the admin key, a demo registration token and
@@ -60,10 +60,11 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, "dev: building and starting the five services ...")
+	fmt.Fprintln(os.Stderr, "dev: building and starting the six services ...")
 	s, err := stack.Start(ctx, stack.Options{
 		DatabaseURL: dbURL, NATSURL: natsURL, Dir: state, AdminKey: adminKey, ServiceKey: serviceKey,
 		GatewayPort: envPort("GATEWAY_PORT", 8080),
+		ConsolePort: envPort("CONSOLE_PORT", 8090),
 		GRPCPorts:   map[string]int{"registry": 7101, "tokens": 7102, "signer": 7103, "sync": 7104},
 	})
 	if err != nil {
@@ -79,6 +80,7 @@ func run(ctx context.Context) error {
 The license authority is running.
 
   Gateway (point a workspace's Cloud URL here):  %s
+  Console (customers sign up and manage workspaces): %s
   Admin API key (licensectl reads LICENSING_ADMIN_KEY): %s
   Demo registration token (single use, Starter): %s
   License public key (a workspace's PUBLIC_LICENSE_KEY_V2):
@@ -86,10 +88,11 @@ The license authority is running.
   Logs: %s/<service>.log   Stop: Ctrl-C
 
 LICENSING_GATEWAY_URL=%s
+LICENSING_CONSOLE_URL=%s
 LICENSING_ADMIN_KEY=%s
 LICENSING_DEMO_TOKEN=%s
 LICENSING_PUBLIC_KEY_V2=%s
-`, s.GatewayURL, adminKey, token, publicKeyV2, state, s.GatewayURL, adminKey, token, publicKeyV2)
+`, s.GatewayURL, s.ConsoleURL, adminKey, token, publicKeyV2, state, s.GatewayURL, s.ConsoleURL, adminKey, token, publicKeyV2)
 
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "\ndev: stopping the services ...")

@@ -41,7 +41,7 @@ func realMain(ctx context.Context) error {
 		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
 	api := httpapi.New(up, tel.Logger, httpapi.Options{
-		PublicURL: cfg.PublicURL, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
+		PublicURL: cfg.PublicURL, ConsoleURL: cfg.ConsoleURL, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 		WorkspaceRateLimit: cfg.WorkspaceRateLimit, WorkspaceRateBurst: cfg.WorkspaceRateBurst, TrustedProxies: proxies,
 		MaxBodyBytes: cfg.MaxBodyBytes, UpstreamWait: cfg.UpstreamWait, VersionsCacheTTL: cfg.SupportedVersionsCache,
 	})

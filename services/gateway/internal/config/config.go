@@ -12,7 +12,11 @@ type Config struct {
 	Pprof bool `env:"PPROF_ENABLED"`
 	// PublicURL is the base URL workspaces use (their Cloud_Url); it builds
 	// registration_client_uri. Empty: derived from each request's Host.
-	PublicURL    string `env:"PUBLIC_URL"`
+	PublicURL string `env:"PUBLIC_URL"`
+	// ConsoleURL is the customers' console's base URL: registration
+	// intents' e-mails link to its confirmation page. Empty: to this
+	// gateway's own page.
+	ConsoleURL   string `env:"CONSOLE_URL"`
 	RegistryAddr string `env:"REGISTRY_ADDR, required"`
 	TokensAddr   string `env:"TOKENS_ADDR, required"`
 	SignerAddr   string `env:"SIGNER_ADDR, required"`

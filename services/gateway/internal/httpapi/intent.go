@@ -96,6 +96,16 @@ func (a *API) preIntent(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{})
 }
 
+// verificationURL is the page an intent's e-mail links to: the console's
+// when the deployment has one, else the gateway's own (which keeps
+// answering links mailed before the console was set).
+func (a *API) verificationURL(r *http.Request) string {
+	if a.opts.ConsoleURL != "" {
+		return strings.TrimRight(a.opts.ConsoleURL, "/") + confirmPath
+	}
+	return a.baseURL(r) + confirmPath
+}
+
 // createIntent asks the registry for an intent (a new one, or with resend
 // the pending one of the same workspace and contact).
 func (a *API) createIntent(w http.ResponseWriter, r *http.Request, resendParam string) (*registryv1.CreateIntentResponse, bool) {
@@ -108,7 +118,7 @@ func (a *API) createIntent(w http.ResponseWriter, r *http.Request, resendParam s
 		return nil, false
 	}
 	resp, err := a.up.Registry.CreateIntent(r.Context(), &registryv1.CreateIntentRequest{
-		Data: d.pb(raw), Resend: resend, VerificationUrl: a.baseURL(r) + confirmPath,
+		Data: d.pb(raw), Resend: resend, VerificationUrl: a.verificationURL(r),
 	})
 	if err != nil {
 		if rpcerr.Reason(err) == "TOO_MANY_MAILS" {

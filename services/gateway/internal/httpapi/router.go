@@ -20,6 +20,9 @@ import (
 // Options configure the API.
 type Options struct {
 	PublicURL string
+	// ConsoleURL, when set, is where a registration intent's e-mail sends
+	// its reader: the console's confirmation page instead of this one.
+	ConsoleURL string
 	// RateLimit and RateBurst limit each client address (0: no limit);
 	// WorkspaceRateLimit and WorkspaceRateBurst each workspace, by the
 	// workspace its access token names. Both are per gateway replica.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cloudlicense/authority/pkg/app"
 	"github.com/cloudlicense/authority/pkg/grpcserver"
+	sendmail "github.com/cloudlicense/authority/pkg/mail"
 	registryv1 "github.com/cloudlicense/authority/proto/gen/licensing/registry/v1"
 	signerv1 "github.com/cloudlicense/authority/proto/gen/licensing/signer/v1"
 	tokensv1 "github.com/cloudlicense/authority/proto/gen/licensing/tokens/v1"
@@ -68,7 +69,7 @@ func realMain(ctx context.Context) error {
 	case cfg.SMTPAddr == "":
 		base.Log.WarnContext(ctx, "SMTP_ADDR is not set: confirmation e-mails wait until a registry with SMTP runs")
 	case sealer != nil:
-		sender, err := mailer.NewSMTPSender(mailer.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword})
+		sender, err := sendmail.NewSMTPSender(sendmail.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword})
 		if err != nil {
 			return fmt.Errorf("configuration: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	sendmail "github.com/cloudlicense/authority/pkg/mail"
 	"github.com/cloudlicense/authority/pkg/testenv"
 	"github.com/cloudlicense/authority/services/registry/internal/domain"
 )
@@ -27,7 +28,7 @@ func TestComposeAndSend(t *testing.T) {
 		t.Fatal("Message-ID is not stable per intent and mail number")
 	}
 	srv := testenv.StartSMTP(t)
-	s, err := NewSMTPSender(SMTP{Addr: srv.Addr, From: "Cloud <cloud@example.com>"})
+	s, err := sendmail.NewSMTPSender(sendmail.SMTP{Addr: srv.Addr, From: "Cloud <cloud@example.com>"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +60,8 @@ func TestComposeAndSend(t *testing.T) {
 	if err := s.Send(context.Background(), m); err == nil {
 		t.Fatal("a refused message was reported sent")
 	}
-	for _, bad := range []SMTP{{Addr: "no-port", From: "a@b.c"}, {Addr: "h:25", From: "not an address"}} {
-		if _, err := NewSMTPSender(bad); err == nil {
+	for _, bad := range []sendmail.SMTP{{Addr: "no-port", From: "a@b.c"}, {Addr: "h:25", From: "not an address"}} {
+		if _, err := sendmail.NewSMTPSender(bad); err == nil {
 			t.Errorf("NewSMTPSender(%+v) accepted", bad)
 		}
 	}

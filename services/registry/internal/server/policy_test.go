@@ -32,7 +32,7 @@ func TestAuthorization(t *testing.T) {
 		roles  []authn.Role // besides admin
 		call   func(context.Context, registryv1.RegistryServiceClient) error
 	}{
-		{registryv1.RegistryService_CreateCustomer_FullMethodName, []authn.Role{authn.RoleBilling},
+		{registryv1.RegistryService_CreateCustomer_FullMethodName, []authn.Role{authn.RoleBilling, authn.RoleService},
 			func(ctx context.Context, c registryv1.RegistryServiceClient) error {
 				_, err := c.CreateCustomer(ctx, &registryv1.CreateCustomerRequest{Name: "Globex"})
 				return err
@@ -54,7 +54,7 @@ func TestAuthorization(t *testing.T) {
 				_, err := c.GetWorkspace(ctx, &registryv1.GetWorkspaceRequest{Id: "ws-missing"})
 				return err
 			}},
-		{registryv1.RegistryService_ListWorkspaces_FullMethodName, []authn.Role{authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
+		{registryv1.RegistryService_ListWorkspaces_FullMethodName, []authn.Role{authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
 			func(ctx context.Context, c registryv1.RegistryServiceClient) error {
 				_, err := c.ListWorkspaces(ctx, &registryv1.ListWorkspacesRequest{})
 				return err
@@ -86,12 +86,12 @@ func TestAuthorization(t *testing.T) {
 				_, err := c.RejectIntent(ctx, &registryv1.RejectIntentRequest{})
 				return err
 			}},
-		{registryv1.RegistryService_DeregisterWorkspace_FullMethodName, []authn.Role{authn.RoleBilling, authn.RoleSupport},
+		{registryv1.RegistryService_DeregisterWorkspace_FullMethodName, []authn.Role{authn.RoleBilling, authn.RoleSupport, authn.RoleService},
 			func(ctx context.Context, c registryv1.RegistryServiceClient) error {
 				_, err := c.DeregisterWorkspace(ctx, &registryv1.DeregisterWorkspaceRequest{Id: "ws-missing"})
 				return err
 			}},
-		{registryv1.RegistryService_RegisterOffline_FullMethodName, []authn.Role{authn.RoleBilling, authn.RoleSupport},
+		{registryv1.RegistryService_RegisterOffline_FullMethodName, []authn.Role{authn.RoleBilling, authn.RoleSupport, authn.RoleService},
 			func(ctx context.Context, c registryv1.RegistryServiceClient) error {
 				_, err := c.RegisterOffline(ctx, &registryv1.RegisterOfflineRequest{ClientKey: "not base64!", CustomerId: cus})
 				return err

@@ -25,20 +25,22 @@ const errDomain = "registry.licensing"
 
 // Policy says which roles may call each RPC (admin may call all).
 var Policy = authn.Policy{
-	registryv1.RegistryService_CreateCustomer_FullMethodName:    {authn.RoleBilling},
+	registryv1.RegistryService_CreateCustomer_FullMethodName:    {authn.RoleBilling, authn.RoleService},
 	registryv1.RegistryService_GetCustomer_FullMethodName:       {authn.RoleBilling, authn.RoleSupport, authn.RoleService},
 	registryv1.RegistryService_RegisterWithToken_FullMethodName: {authn.RoleService},
 	registryv1.RegistryService_GetWorkspace_FullMethodName:      {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
-	registryv1.RegistryService_ListWorkspaces_FullMethodName:    {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
+	registryv1.RegistryService_ListWorkspaces_FullMethodName:    {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
 	// The gateway's calls for registration by e-mail confirmation.
 	registryv1.RegistryService_CreateIntent_FullMethodName:    {authn.RoleService},
 	registryv1.RegistryService_PollIntent_FullMethodName:      {authn.RoleService},
 	registryv1.RegistryService_GetIntentByCode_FullMethodName: {authn.RoleService},
 	registryv1.RegistryService_ConfirmIntent_FullMethodName:   {authn.RoleService},
 	registryv1.RegistryService_RejectIntent_FullMethodName:    {authn.RoleService},
-	// Internal clients' calls.
-	registryv1.RegistryService_DeregisterWorkspace_FullMethodName: {authn.RoleBilling, authn.RoleSupport},
-	registryv1.RegistryService_RegisterOffline_FullMethodName:     {authn.RoleBilling, authn.RoleSupport},
+	// Internal clients' calls; the console makes them for its signed-in
+	// customers (creating a customer at sign-up, listing, registering and
+	// deregistering only that customer's workspaces).
+	registryv1.RegistryService_DeregisterWorkspace_FullMethodName: {authn.RoleBilling, authn.RoleSupport, authn.RoleService},
+	registryv1.RegistryService_RegisterOffline_FullMethodName:     {authn.RoleBilling, authn.RoleSupport, authn.RoleService},
 }
 
 // Options are the server's dependencies and settings beyond the store and

@@ -28,7 +28,7 @@ var Policy = authn.Policy{
 	signerv1.SignerService_CreatePlan_FullMethodName:           {},
 	signerv1.SignerService_PublishPlanVersion_FullMethodName:   {},
 	signerv1.SignerService_EnsureLicense_FullMethodName:        {authn.RoleService},
-	signerv1.SignerService_ListLicenses_FullMethodName:         {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
+	signerv1.SignerService_ListLicenses_FullMethodName:         {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
 	signerv1.SignerService_IssueOfflineLicense_FullMethodName:  {authn.RoleSupport, authn.RoleService},
 	signerv1.SignerService_GetLicensePublicKey_FullMethodName:  {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
 	signerv1.SignerService_GetSupportedVersions_FullMethodName: {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},

@@ -19,7 +19,7 @@ import (
 var Policy = authn.Policy{
 	syncv1.SyncService_Sync_FullMethodName:          {authn.RoleService},
 	syncv1.SyncService_GetSyncView_FullMethodName:   {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
-	syncv1.SyncService_GetUsage_FullMethodName:      {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
+	syncv1.SyncService_GetUsage_FullMethodName:      {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
 	syncv1.SyncService_ListOverLimit_FullMethodName: {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
 	// Watching is the operators' feed; each watcher holds a stream and a
 	// buffer on the replica, so the other readers do not get it.

@@ -33,7 +33,7 @@ func TestAuthorization(t *testing.T) {
 		roles  []authn.Role // besides admin
 		call   func(context.Context, tokensv1.TokenServiceClient) error
 	}{
-		{tokensv1.TokenService_CreateRegistrationToken_FullMethodName, []authn.Role{authn.RoleBilling},
+		{tokensv1.TokenService_CreateRegistrationToken_FullMethodName, []authn.Role{authn.RoleBilling, authn.RoleService},
 			func(ctx context.Context, c tokensv1.TokenServiceClient) error {
 				_, err := c.CreateRegistrationToken(ctx, &tokensv1.CreateRegistrationTokenRequest{CustomerId: "cus_1"})
 				return err

@@ -28,7 +28,7 @@ import (
 
 // Policy says which roles may call each RPC (admin may call all).
 var Policy = authn.Policy{
-	tokensv1.TokenService_CreateRegistrationToken_FullMethodName: {authn.RoleBilling},
+	tokensv1.TokenService_CreateRegistrationToken_FullMethodName: {authn.RoleBilling, authn.RoleService},
 	tokensv1.TokenService_RevokeRegistrationToken_FullMethodName: {authn.RoleBilling},
 	tokensv1.TokenService_RedeemRegistrationToken_FullMethodName: {authn.RoleService},
 	tokensv1.TokenService_ReleaseRedemption_FullMethodName:       {authn.RoleService},

@@ -41,7 +41,8 @@ const (
 //
 // Errors carry a google.rpc.ErrorInfo detail (domain "registry.licensing").
 type RegistryServiceClient interface {
-	// CreateCustomer creates a customer (organization). Roles: admin, billing.
+	// CreateCustomer creates a customer (organization). Roles: admin, billing,
+	// service (the console, for an organization signing up).
 	// Errors: INVALID_ARGUMENT (empty name).
 	CreateCustomer(ctx context.Context, in *CreateCustomerRequest, opts ...grpc.CallOption) (*CreateCustomerResponse, error)
 	// GetCustomer returns one customer. Roles: admin, billing, support, service.
@@ -57,7 +58,7 @@ type RegistryServiceClient interface {
 	// operator-read, service. Errors: NOT_FOUND (WORKSPACE_NOT_FOUND).
 	GetWorkspace(ctx context.Context, in *GetWorkspaceRequest, opts ...grpc.CallOption) (*GetWorkspaceResponse, error)
 	// ListWorkspaces lists workspaces, optionally of one customer, newest first.
-	// Roles: admin, billing, support, operator-read.
+	// Roles: admin, billing, support, operator-read, service.
 	ListWorkspaces(ctx context.Context, in *ListWorkspacesRequest, opts ...grpc.CallOption) (*ListWorkspacesResponse, error)
 	// CreateIntent starts an online registration that the workspace's contact
 	// confirms by e-mail (PROTOCOL.md 2a, and 2c's legacy register): it stores
@@ -96,13 +97,13 @@ type RegistryServiceClient interface {
 	// revoked at the token service (the next token request gets
 	// oauth_invalid_client_credentials), the workspace becomes deregistered and
 	// licensing.workspace.deregistered.v1 is recorded in the same transaction.
-	// Idempotent. Roles: admin, support. Errors: NOT_FOUND
+	// Idempotent. Roles: admin, billing, support, service. Errors: NOT_FOUND
 	// (WORKSPACE_NOT_FOUND).
 	DeregisterWorkspace(ctx context.Context, in *DeregisterWorkspaceRequest, opts ...grpc.CallOption) (*DeregisterWorkspaceResponse, error)
 	// RegisterOffline registers an air-gapped workspace from its client key
 	// (PROTOCOL.md 8: base64 of the registration data JSON) for a customer, and
 	// returns the cloud blob the admin pastes into the workspace, with an
-	// offline license. Roles: admin, billing, support. Errors: INVALID_ARGUMENT
+	// offline license. Roles: admin, billing, support, service. Errors: INVALID_ARGUMENT
 	// (INVALID_CLIENT_KEY naming the problem, INVALID_REQUEST), NOT_FOUND
 	// (CUSTOMER_NOT_FOUND), FAILED_PRECONDITION (PUBLIC_URL_MISSING).
 	RegisterOffline(ctx context.Context, in *RegisterOfflineRequest, opts ...grpc.CallOption) (*RegisterOfflineResponse, error)
@@ -244,7 +245,8 @@ func (c *registryServiceClient) RegisterOffline(ctx context.Context, in *Registe
 //
 // Errors carry a google.rpc.ErrorInfo detail (domain "registry.licensing").
 type RegistryServiceServer interface {
-	// CreateCustomer creates a customer (organization). Roles: admin, billing.
+	// CreateCustomer creates a customer (organization). Roles: admin, billing,
+	// service (the console, for an organization signing up).
 	// Errors: INVALID_ARGUMENT (empty name).
 	CreateCustomer(context.Context, *CreateCustomerRequest) (*CreateCustomerResponse, error)
 	// GetCustomer returns one customer. Roles: admin, billing, support, service.
@@ -260,7 +262,7 @@ type RegistryServiceServer interface {
 	// operator-read, service. Errors: NOT_FOUND (WORKSPACE_NOT_FOUND).
 	GetWorkspace(context.Context, *GetWorkspaceRequest) (*GetWorkspaceResponse, error)
 	// ListWorkspaces lists workspaces, optionally of one customer, newest first.
-	// Roles: admin, billing, support, operator-read.
+	// Roles: admin, billing, support, operator-read, service.
 	ListWorkspaces(context.Context, *ListWorkspacesRequest) (*ListWorkspacesResponse, error)
 	// CreateIntent starts an online registration that the workspace's contact
 	// confirms by e-mail (PROTOCOL.md 2a, and 2c's legacy register): it stores
@@ -299,13 +301,13 @@ type RegistryServiceServer interface {
 	// revoked at the token service (the next token request gets
 	// oauth_invalid_client_credentials), the workspace becomes deregistered and
 	// licensing.workspace.deregistered.v1 is recorded in the same transaction.
-	// Idempotent. Roles: admin, support. Errors: NOT_FOUND
+	// Idempotent. Roles: admin, billing, support, service. Errors: NOT_FOUND
 	// (WORKSPACE_NOT_FOUND).
 	DeregisterWorkspace(context.Context, *DeregisterWorkspaceRequest) (*DeregisterWorkspaceResponse, error)
 	// RegisterOffline registers an air-gapped workspace from its client key
 	// (PROTOCOL.md 8: base64 of the registration data JSON) for a customer, and
 	// returns the cloud blob the admin pastes into the workspace, with an
-	// offline license. Roles: admin, billing, support. Errors: INVALID_ARGUMENT
+	// offline license. Roles: admin, billing, support, service. Errors: INVALID_ARGUMENT
 	// (INVALID_CLIENT_KEY naming the problem, INVALID_REQUEST), NOT_FOUND
 	// (CUSTOMER_NOT_FOUND), FAILED_PRECONDITION (PUBLIC_URL_MISSING).
 	RegisterOffline(context.Context, *RegisterOfflineRequest) (*RegisterOfflineResponse, error)

@@ -66,7 +66,7 @@ type SignerServiceClient interface {
 	// (INVALID_ADDRESS).
 	EnsureLicense(ctx context.Context, in *EnsureLicenseRequest, opts ...grpc.CallOption) (*EnsureLicenseResponse, error)
 	// ListLicenses returns a workspace's license history, newest first.
-	// Roles: admin, billing, support, operator-read.
+	// Roles: admin, billing, support, operator-read, service.
 	ListLicenses(ctx context.Context, in *ListLicensesRequest, opts ...grpc.CallOption) (*ListLicensesResponse, error)
 	// IssueOfflineLicense issues a license flagged offline (information.offline,
 	// no statistics report required) for a known workspace, through the same
@@ -233,7 +233,7 @@ type SignerServiceServer interface {
 	// (INVALID_ADDRESS).
 	EnsureLicense(context.Context, *EnsureLicenseRequest) (*EnsureLicenseResponse, error)
 	// ListLicenses returns a workspace's license history, newest first.
-	// Roles: admin, billing, support, operator-read.
+	// Roles: admin, billing, support, operator-read, service.
 	ListLicenses(context.Context, *ListLicensesRequest) (*ListLicensesResponse, error)
 	// IssueOfflineLicense issues a license flagged offline (information.offline,
 	// no statistics report required) for a known workspace, through the same

@@ -46,7 +46,7 @@ type SyncServiceClient interface {
 	GetSyncView(ctx context.Context, in *GetSyncViewRequest, opts ...grpc.CallOption) (*GetSyncViewResponse, error)
 	// GetUsage returns a workspace's latest usage report and its history,
 	// newest first, beside the limits of the license its view holds.
-	// Roles: admin, billing, support, operator-read. Errors: NOT_FOUND
+	// Roles: admin, billing, support, operator-read, service. Errors: NOT_FOUND
 	// (WORKSPACE_NOT_FOUND when it never synced), INVALID_ARGUMENT.
 	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
 	// ListOverLimit lists the workspaces whose latest usage report exceeds a
@@ -159,7 +159,7 @@ type SyncServiceServer interface {
 	GetSyncView(context.Context, *GetSyncViewRequest) (*GetSyncViewResponse, error)
 	// GetUsage returns a workspace's latest usage report and its history,
 	// newest first, beside the limits of the license its view holds.
-	// Roles: admin, billing, support, operator-read. Errors: NOT_FOUND
+	// Roles: admin, billing, support, operator-read, service. Errors: NOT_FOUND
 	// (WORKSPACE_NOT_FOUND when it never synced), INVALID_ARGUMENT.
 	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
 	// ListOverLimit lists the workspaces whose latest usage report exceeds a

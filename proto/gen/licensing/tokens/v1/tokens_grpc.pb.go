@@ -46,7 +46,8 @@ const (
 type TokenServiceClient interface {
 	// CreateRegistrationToken mints a registration token for a customer,
 	// optionally bound to a plan. The token's secret is returned once and stored
-	// only as a hash. Roles: admin, billing.
+	// only as a hash. Roles: admin, billing, service (the console's "Register
+	// self-managed").
 	// Errors: INVALID_ARGUMENT (missing customer_id, max_uses < 1, ttl out of
 	// range), NOT_FOUND (CUSTOMER_NOT_FOUND, PLAN_NOT_FOUND).
 	CreateRegistrationToken(ctx context.Context, in *CreateRegistrationTokenRequest, opts ...grpc.CallOption) (*CreateRegistrationTokenResponse, error)
@@ -254,7 +255,8 @@ func (c *tokenServiceClient) GetClientCredential(ctx context.Context, in *GetCli
 type TokenServiceServer interface {
 	// CreateRegistrationToken mints a registration token for a customer,
 	// optionally bound to a plan. The token's secret is returned once and stored
-	// only as a hash. Roles: admin, billing.
+	// only as a hash. Roles: admin, billing, service (the console's "Register
+	// self-managed").
 	// Errors: INVALID_ARGUMENT (missing customer_id, max_uses < 1, ttl out of
 	// range), NOT_FOUND (CUSTOMER_NOT_FOUND, PLAN_NOT_FOUND).
 	CreateRegistrationToken(context.Context, *CreateRegistrationTokenRequest) (*CreateRegistrationTokenResponse, error)
