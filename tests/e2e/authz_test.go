@@ -41,21 +41,26 @@ import (
 // that nobody meant shows up as a failure. Every RPC a running service serves
 // (found through gRPC reflection) must have an entry, so a new RPC without a
 // decided policy fails this test.
+//
+// The service role (what services present to each other) reaches the
+// customer-facing RPCs the console calls on a signed-in person's behalf:
+// creating a customer, listing and deregistering its workspaces, offline
+// registration, registration tokens, license history and usage.
 var intendedPolicy = map[string][]authn.Role{
-	registryv1.RegistryService_CreateCustomer_FullMethodName:      {authn.RoleBilling},
+	registryv1.RegistryService_CreateCustomer_FullMethodName:      {authn.RoleBilling, authn.RoleService},
 	registryv1.RegistryService_GetCustomer_FullMethodName:         {authn.RoleBilling, authn.RoleSupport, authn.RoleService},
 	registryv1.RegistryService_RegisterWithToken_FullMethodName:   {authn.RoleService},
 	registryv1.RegistryService_GetWorkspace_FullMethodName:        {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
-	registryv1.RegistryService_ListWorkspaces_FullMethodName:      {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
+	registryv1.RegistryService_ListWorkspaces_FullMethodName:      {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
 	registryv1.RegistryService_CreateIntent_FullMethodName:        {authn.RoleService},
 	registryv1.RegistryService_PollIntent_FullMethodName:          {authn.RoleService},
 	registryv1.RegistryService_GetIntentByCode_FullMethodName:     {authn.RoleService},
 	registryv1.RegistryService_ConfirmIntent_FullMethodName:       {authn.RoleService},
 	registryv1.RegistryService_RejectIntent_FullMethodName:        {authn.RoleService},
-	registryv1.RegistryService_DeregisterWorkspace_FullMethodName: {authn.RoleBilling, authn.RoleSupport},
-	registryv1.RegistryService_RegisterOffline_FullMethodName:     {authn.RoleBilling, authn.RoleSupport},
+	registryv1.RegistryService_DeregisterWorkspace_FullMethodName: {authn.RoleBilling, authn.RoleSupport, authn.RoleService},
+	registryv1.RegistryService_RegisterOffline_FullMethodName:     {authn.RoleBilling, authn.RoleSupport, authn.RoleService},
 
-	tokensv1.TokenService_CreateRegistrationToken_FullMethodName:    {authn.RoleBilling},
+	tokensv1.TokenService_CreateRegistrationToken_FullMethodName:    {authn.RoleBilling, authn.RoleService},
 	tokensv1.TokenService_RevokeRegistrationToken_FullMethodName:    {authn.RoleBilling},
 	tokensv1.TokenService_RedeemRegistrationToken_FullMethodName:    {authn.RoleService},
 	tokensv1.TokenService_ReleaseRedemption_FullMethodName:          {authn.RoleService},
@@ -74,7 +79,7 @@ var intendedPolicy = map[string][]authn.Role{
 	signerv1.SignerService_CreatePlan_FullMethodName:                  {},
 	signerv1.SignerService_PublishPlanVersion_FullMethodName:          {},
 	signerv1.SignerService_EnsureLicense_FullMethodName:               {authn.RoleService},
-	signerv1.SignerService_ListLicenses_FullMethodName:                {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
+	signerv1.SignerService_ListLicenses_FullMethodName:                {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
 	signerv1.SignerService_IssueOfflineLicense_FullMethodName:         {authn.RoleSupport, authn.RoleService},
 	signerv1.SignerService_GetLicensePublicKey_FullMethodName:         {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
 	signerv1.SignerService_GetSupportedVersions_FullMethodName:        {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
@@ -91,7 +96,7 @@ var intendedPolicy = map[string][]authn.Role{
 
 	syncv1.SyncService_Sync_FullMethodName:                              {authn.RoleService},
 	syncv1.SyncService_GetSyncView_FullMethodName:                       {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
-	syncv1.SyncService_GetUsage_FullMethodName:                          {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
+	syncv1.SyncService_GetUsage_FullMethodName:                          {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead, authn.RoleService},
 	syncv1.SyncService_ListOverLimit_FullMethodName:                     {authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
 	syncv1.SyncService_Watch_FullMethodName:                             {authn.RoleOperatorRead},
 	syncv1.AnnouncementService_CreateAnnouncement_FullMethodName:        {authn.RoleSupport},

@@ -145,7 +145,7 @@ func TestPolicyCoversEveryRPC(t *testing.T) {
 		signerv1.VersionPolicyService_SetVersionPolicy_FullMethodName:       {authn.RoleAdmin},
 		signerv1.VersionPolicyService_AddVersionException_FullMethodName:    {authn.RoleAdmin, authn.RoleSupport},
 		signerv1.VersionPolicyService_RemoveVersionException_FullMethodName: {authn.RoleAdmin, authn.RoleSupport},
-		signerv1.VersionPolicyService_ListVersionExceptions_FullMethodName:  readers,
+		signerv1.VersionPolicyService_ListVersionExceptions_FullMethodName:  {authn.RoleAdmin, authn.RoleBilling, authn.RoleSupport, authn.RoleOperatorRead},
 		signerv1.VersionPolicyService_CheckVersion_FullMethodName:           {authn.RoleAdmin, authn.RoleService},
 	}
 	for _, sd := range []grpc.ServiceDesc{signerv1.SignerService_ServiceDesc, signerv1.SubscriptionService_ServiceDesc, signerv1.VersionPolicyService_ServiceDesc} {
