@@ -119,6 +119,20 @@ func ParseUnverified(token string) (Header, []byte, error) {
 	return p.header, p.payload, nil
 }
 
+// HeaderOf reads only the header of token, unverified: for a holder that
+// needs its kid (which key to show or check with) and not the payload.
+func HeaderOf(token string) (Header, error) {
+	seg, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return Header{}, fmt.Errorf("%w: no payload segment", ErrMalformed)
+	}
+	b, err := decodeSegment(seg)
+	if err != nil {
+		return Header{}, fmt.Errorf("%w: header: %w", ErrMalformed, err)
+	}
+	return parseHeader(b)
+}
+
 type parsed struct {
 	header       Header
 	payload      []byte

@@ -374,6 +374,22 @@ func TestParseUnverified(t *testing.T) {
 	}
 }
 
+func TestKeyID(t *testing.T) {
+	t.Parallel()
+	lic, err := Sign(sampleDocument(), mustKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kid, err := KeyID(lic); err != nil || kid != mustKey(t).ID {
+		t.Errorf("KeyID = %q, %v; want %q", kid, err, mustKey(t).ID)
+	}
+	for _, bad := range []string{"nope", Prefix + "not base64!.x.y", Prefix + "e30"} {
+		if kid, err := KeyID(bad); err == nil {
+			t.Errorf("KeyID(%q) = %q, want an error", bad, kid)
+		}
+	}
+}
+
 func TestReadLimits(t *testing.T) {
 	t.Parallel()
 	doc := sampleDocument()

@@ -92,6 +92,20 @@ func ParseUnverified(lic string) (*Document, jws.Header, error) {
 	return d, h, nil
 }
 
+// KeyID reads only the kid in lic's header, unverified: which key signed
+// it, for a holder that shows or fetches that key.
+func KeyID(lic string) (string, error) {
+	tok, ok := strings.CutPrefix(lic, Prefix)
+	if !ok {
+		return "", ErrNotV3
+	}
+	h, err := jws.HeaderOf(tok)
+	if err != nil {
+		return "", fmt.Errorf("license: %w", err)
+	}
+	return h.Kid, nil
+}
+
 // ReadLimits reads only the limits of lic, without checking its signature or
 // the rest of its document: for a holder that already trusts where the
 // license came from and reports usage against its limits, at a fraction of

@@ -37,6 +37,6 @@ func licenseKID(lic string) string {
 	if lic == "" {
 		return ""
 	}
-	_, h, _ := license.ParseUnverified(lic)
-	return h.Kid
+	kid, _ := license.KeyID(lic)
+	return kid
 }
