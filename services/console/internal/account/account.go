@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -168,14 +169,16 @@ func HashPassword(p string) string {
 }
 
 // dummyHash is checked against when no account matches, so a sign-in for
-// an unknown address takes as long as one with a wrong password.
-var dummyHash = HashPassword("no account has this password")
+// an unknown address takes as long as one with a wrong password. It is made
+// on first use, not at start: hashing takes argonMemory, which an idle
+// console should not hold.
+var dummyHash = sync.OnceValue(func() string { return HashPassword("no account has this password") })
 
 // VerifyPassword reports whether p matches hash (an empty hash, an account
 // without a password, matches nothing but costs the same).
 func VerifyPassword(hash, p string) bool {
 	if hash == "" {
-		verify(dummyHash, p)
+		verify(dummyHash(), p)
 		return false
 	}
 	return verify(hash, p)
