@@ -71,31 +71,42 @@ func (k *keyFlags) keyFor(ctx context.Context, c *client.Client) (jws.KeyFunc, e
 	}, nil
 }
 
-// logHead prints the latest signed tree head (or the one of -size), after
+// verifiedHead reads -size (described by sizeUsage) and the key flags,
+// connects, and fetches the signed tree head of that size (or the latest),
 // checking its signature.
-func logHead(ctx context.Context, e *env, args []string) error {
+func verifiedHead(ctx context.Context, e *env, args []string, sizeUsage string) (*client.Client, *logv1.GetSignedTreeHeadResponse, tlog.SignedTreeHead, error) {
 	fs := e.flags(true)
-	size := fs.Uint64("size", 0, "the head of this tree size (default: the latest)")
+	size := fs.Uint64("size", 0, sizeUsage)
 	var kf keyFlags
 	kf.add(fs, true)
 	if err := e.parse(fs, args); err != nil {
-		return err
+		return nil, nil, tlog.SignedTreeHead{}, err
 	}
 	c, err := e.api()
 	if err != nil {
-		return err
+		return nil, nil, tlog.SignedTreeHead{}, err
 	}
 	keyFor, err := kf.keyFor(ctx, c)
 	if err != nil {
-		return err
+		return nil, nil, tlog.SignedTreeHead{}, err
 	}
 	resp, err := c.Log.GetSignedTreeHead(ctx, &logv1.GetSignedTreeHeadRequest{TreeSize: *size})
 	if err != nil {
-		return err
+		return nil, nil, tlog.SignedTreeHead{}, err
 	}
 	sth, err := tlog.VerifyTreeHead(resp.GetTreeHead().GetJws(), keyFor)
 	if err != nil {
-		return fmt.Errorf("the tree head does NOT verify: %w", err)
+		return nil, nil, tlog.SignedTreeHead{}, fmt.Errorf("the tree head does NOT verify: %w", err)
+	}
+	return c, resp, sth, nil
+}
+
+// logHead prints the latest signed tree head (or the one of -size), after
+// checking its signature.
+func logHead(ctx context.Context, e *env, args []string) error {
+	_, resp, sth, err := verifiedHead(ctx, e, args, "the head of this tree size (default: the latest)")
+	if err != nil {
+		return err
 	}
 	return e.print(resp, []string{"SIZE", "ROOT (base64)", "SIGNED", "KID", "SIGNATURE"},
 		[][]string{{strconv.FormatUint(sth.Size, 10), base64.StdEncoding.EncodeToString(sth.RootHash), sth.Timestamp.Format(time.RFC3339Nano), sth.KeyID, "verified"}})
@@ -248,28 +259,9 @@ func logConsistency(ctx context.Context, e *env, args []string) error {
 // the tree from what the entries say and compares its root with the signed
 // one: a rewritten entry anywhere shows.
 func logAudit(ctx context.Context, e *env, args []string) error {
-	fs := e.flags(true)
-	size := fs.Uint64("size", 0, "audit the tree of this size (default: the latest head)")
-	var kf keyFlags
-	kf.add(fs, true)
-	if err := e.parse(fs, args); err != nil {
-		return err
-	}
-	c, err := e.api()
+	c, head, sth, err := verifiedHead(ctx, e, args, "audit the tree of this size (default: the latest head)")
 	if err != nil {
 		return err
-	}
-	keyFor, err := kf.keyFor(ctx, c)
-	if err != nil {
-		return err
-	}
-	head, err := c.Log.GetSignedTreeHead(ctx, &logv1.GetSignedTreeHeadRequest{TreeSize: *size})
-	if err != nil {
-		return err
-	}
-	sth, err := tlog.VerifyTreeHead(head.GetTreeHead().GetJws(), keyFor)
-	if err != nil {
-		return fmt.Errorf("the tree head does NOT verify: %w", err)
 	}
 	hashes := make([][]byte, 0, sth.Size)
 	for uint64(len(hashes)) < sth.Size {
