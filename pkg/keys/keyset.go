@@ -78,6 +78,15 @@ var (
 	ErrOutsideWindow = errors.New("keys: the artifact was signed outside its key's signing window")
 )
 
+// RetirementGrace is how long after its retirement a key's signatures are
+// still taken as signed in its window. A rotation reaches the other
+// replicas of a service only when they hear of it (at once on
+// keyset.changed, at the latest after KEYSET_REFRESH, 30 s by default):
+// until then they sign with the key just retired, and what they sign is
+// genuine. Retirement is not compromise (that is revocation, which no grace
+// softens); keep KEYSET_REFRESH well under this.
+const RetirementGrace = 5 * time.Minute
+
 // CheckWindow says whether an artifact signed at signedAt by k may be
 // accepted at time at. A zero signedAt skips the signing-window check (the
 // artifact does not say when it was signed); a zero at skips the end of
@@ -99,7 +108,7 @@ func (k PublicKey) CheckWindow(signedAt, at time.Time) error {
 		return fmt.Errorf("%w: signed %s, the key signs from %s", ErrOutsideWindow,
 			signedAt.UTC().Format(time.RFC3339), k.NotBefore.UTC().Format(time.RFC3339))
 	}
-	if !k.RetiredAt.IsZero() && signedAt.After(k.RetiredAt.Add(slack)) {
+	if !k.RetiredAt.IsZero() && signedAt.After(k.RetiredAt.Add(RetirementGrace+slack)) {
 		return fmt.Errorf("%w: signed %s, the key retired %s", ErrOutsideWindow,
 			signedAt.UTC().Format(time.RFC3339), k.RetiredAt.UTC().Format(time.RFC3339))
 	}

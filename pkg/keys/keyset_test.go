@@ -157,6 +157,8 @@ func TestCheckWindow(t *testing.T) {
 		{"no times", k, time.Time{}, time.Time{}, nil},
 		{"before activation", k, t0.Add(-time.Hour), t0, ErrOutsideWindow},
 		{"after retirement", k, t0.Add(25 * time.Hour), t0.Add(26 * time.Hour), ErrOutsideWindow},
+		{"by a replica yet to hear of the retirement", k, t0.Add(24*time.Hour + RetirementGrace - time.Second), t0.Add(26 * time.Hour), nil},
+		{"after retirement and its grace", k, t0.Add(24*time.Hour + RetirementGrace + 2*time.Second), t0.Add(26 * time.Hour), ErrOutsideWindow},
 		{"verification ended", k, t0.Add(time.Hour), t0.Add(49 * time.Hour), ErrKeyExpired},
 		{"revoked", PublicKey{State: StateRevoked}, t0, t0, ErrKeyRevoked},
 	} {
