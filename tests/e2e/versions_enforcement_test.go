@@ -79,6 +79,55 @@ func TestSupportedVersionsEnforcement(t *testing.T) {
 	})
 	sync(licWS, "3.1.2").fails(t, http.StatusForbidden, "unsupported_version", "3.1.2")
 
+	// The document a workspace fetches with its access token carries the
+	// exceptions in force for it (PROTOCOL.md 7), signed like the rest; the
+	// shared document and another customer's workspace's carry none.
+	type exceptionsDoc struct {
+		Exceptions *struct {
+			Domain   string `json:"domain"`
+			UniqueID string `json:"uniqueId"`
+			Versions []struct {
+				Version    string `json:"version"`
+				Expiration string `json:"expiration"`
+			} `json:"versions"`
+		} `json:"exceptions"`
+		Signed string `json:"signed"`
+	}
+	fetchDoc := func(bearer string) (outer, signed exceptionsDoc) {
+		t.Helper()
+		ex := call(t, sys, http.MethodGet, "/v2/server/supportedVersions", bearer, "", "")
+		if ex.status != http.StatusOK {
+			t.Fatalf("supportedVersions: %d %s", ex.status, ex.raw)
+		}
+		if err := json.Unmarshal([]byte(ex.raw), &outer); err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.Split(outer.Signed, ".")
+		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(payload, &signed); err != nil {
+			t.Fatal(err)
+		}
+		return outer, signed
+	}
+	acmeDoc, claims := fetchDoc(acmeWS.full)
+	wantExp := until + "T23:59:59.999Z"
+	if e := acmeDoc.Exceptions; e == nil || e.UniqueID != acmeWS.data.UniqueID || e.Domain != "acme.versions.test" ||
+		len(e.Versions) != 1 || e.Versions[0].Version != "3.1.0" || e.Versions[0].Expiration != wantExp {
+		t.Errorf("the customer's workspace's document: exceptions %+v, want 3.1.0 until %s for uniqueId %q at acme.versions.test", e, wantExp, acmeWS.data.UniqueID)
+	}
+	if claims.Exceptions == nil || len(claims.Exceptions.Versions) != 1 {
+		t.Errorf("the signed payload lacks the exceptions: %+v", claims.Exceptions)
+	}
+	if doc, _ := fetchDoc(plainWS.full); doc.Exceptions != nil {
+		t.Errorf("another customer's workspace's document carries exceptions: %+v", doc.Exceptions)
+	}
+	if doc, _ := fetchDoc(""); doc.Exceptions != nil {
+		t.Errorf("the shared document carries exceptions: %+v", doc.Exceptions)
+	}
+
 	// A license's exception covers the workspace it was issued to.
 	history := lctl("licenses", "list", licWS.creds.WorkspaceID)
 	licenseID := firstField(t, history, "lic_")

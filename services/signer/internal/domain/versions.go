@@ -92,6 +92,53 @@ type SupportedVersion struct {
 type SupportedVersions struct {
 	Timestamp string             `json:"timestamp"`
 	Versions  []SupportedVersion `json:"versions"`
+	// Exceptions is set only in a document for one workspace.
+	Exceptions *WorkspaceExceptions `json:"exceptions,omitempty"`
+}
+
+// WorkspaceExceptions is the document's "exceptions" (PROTOCOL.md 7): the
+// releases whose support an exception extends for one workspace, with the
+// extended expiration.
+type WorkspaceExceptions struct {
+	Domain   string             `json:"domain"`
+	UniqueID string             `json:"uniqueId"`
+	Versions []SupportedVersion `json:"versions"`
+}
+
+// WithExceptions returns doc for one workspace: every recorded release of a
+// line one of exceptions covers, expiring at the end of the exception's day
+// (the latest, when several cover it) where that is later than its own
+// expiration. With none to list, doc is returned as it is.
+func (doc SupportedVersions) WithExceptions(domain, uniqueID string, releases []Release, exceptions []VersionException) SupportedVersions {
+	expires := map[string]string{}
+	for _, v := range doc.Versions {
+		expires[v.Version] = v.Expiration
+	}
+	sorted := slices.Clone(releases)
+	slices.SortFunc(sorted, func(a, b Release) int { return CompareVersions(a.Version, b.Version) })
+	var out []SupportedVersion
+	for _, r := range sorted {
+		v, err := versionpolicy.ParseVersion(r.Version)
+		if err != nil {
+			continue
+		}
+		var end time.Time
+		for _, e := range exceptions {
+			if e.Line == v.Line() && e.End().After(end) {
+				end = e.End()
+			}
+		}
+		if end.IsZero() {
+			continue
+		}
+		if exp := license.FormatTime(end); exp > expires[r.Version] {
+			out = append(out, SupportedVersion{Version: r.Version, Expiration: exp})
+		}
+	}
+	if len(out) > 0 {
+		doc.Exceptions = &WorkspaceExceptions{Domain: domain, UniqueID: uniqueID, Versions: out}
+	}
+	return doc
 }
 
 // signedSupportedVersions is the document as served: the unsigned members

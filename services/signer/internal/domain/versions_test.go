@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cloudlicense/authority/pkg/versionpolicy"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -151,5 +152,36 @@ func TestCompareVersions(t *testing.T) {
 		if got := CompareVersions(tc.a, tc.b); got != tc.want {
 			t.Errorf("CompareVersions(%s, %s) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+// A workspace's document lists the releases of the lines its exceptions
+// cover, expiring at the end of the latest exception's day, and only where
+// that extends the release's own expiration.
+func TestWithExceptions(t *testing.T) {
+	t.Parallel()
+	day := func(s string) time.Time { v, _ := time.Parse(time.DateOnly, s); return v }
+	exception := func(line, until string) VersionException {
+		return VersionException{Exception: versionpolicy.Exception{Line: line, Until: day(until)}}
+	}
+	releases := []Release{
+		{Version: "7.1.0", ReleasedAt: day("2024-01-10")},
+		{Version: "7.1.2", ReleasedAt: day("2024-03-01")},
+		{Version: "7.2.0", ReleasedAt: day("2026-10-01")},
+	}
+	doc := NewSupportedVersions(releases, VersionPolicy{DefaultSupportMonths: 6}, day("2026-11-01"))
+	got := doc.WithExceptions("chat.example.com", "u-1", releases, []VersionException{
+		exception("7.1", "2026-12-31"), exception("7.1", "2027-01-15"),
+		exception("7.2", "2026-12-01"), // before 7.2.0's own expiration: nothing to extend
+	})
+	want := &WorkspaceExceptions{Domain: "chat.example.com", UniqueID: "u-1", Versions: []SupportedVersion{
+		{Version: "7.1.0", Expiration: "2027-01-15T23:59:59.999Z"},
+		{Version: "7.1.2", Expiration: "2027-01-15T23:59:59.999Z"},
+	}}
+	if !reflect.DeepEqual(got.Exceptions, want) {
+		t.Errorf("exceptions = %+v, want %+v", got.Exceptions, want)
+	}
+	if none := doc.WithExceptions("d", "u", releases, nil); none.Exceptions != nil {
+		t.Errorf("without exceptions: %+v", none.Exceptions)
 	}
 }

@@ -1196,7 +1196,14 @@ func (x *Release) GetUpdatedAt() *timestamppb.Timestamp {
 }
 
 type GetSupportedVersionsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The workspace asking, when known (the gateway fills it from the
+	// workspace's access token): the document then carries the exceptions in
+	// force for it (its customer's and its licenses') as "exceptions", with
+	// unique_id and domain, its last reported uniqueId and site address.
+	WorkspaceId   string `protobuf:"bytes,1,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	UniqueId      string `protobuf:"bytes,2,opt,name=unique_id,json=uniqueId,proto3" json:"unique_id,omitempty"`
+	Domain        string `protobuf:"bytes,3,opt,name=domain,proto3" json:"domain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1229,6 +1236,27 @@ func (x *GetSupportedVersionsRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use GetSupportedVersionsRequest.ProtoReflect.Descriptor instead.
 func (*GetSupportedVersionsRequest) Descriptor() ([]byte, []int) {
 	return file_licensing_signer_v1_signer_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetSupportedVersionsRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *GetSupportedVersionsRequest) GetUniqueId() string {
+	if x != nil {
+		return x.UniqueId
+	}
+	return ""
+}
+
+func (x *GetSupportedVersionsRequest) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
 }
 
 type GetSupportedVersionsResponse struct {
@@ -1492,8 +1520,11 @@ const file_licensing_signer_v1_signer_proto_rawDesc = "" +
 	"expiration\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expiration\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x1d\n" +
-	"\x1bGetSupportedVersionsRequest\"\x95\x01\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"u\n" +
+	"\x1bGetSupportedVersionsRequest\x12!\n" +
+	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\x12\x1b\n" +
+	"\tunique_id\x18\x02 \x01(\tR\buniqueId\x12\x16\n" +
+	"\x06domain\x18\x03 \x01(\tR\x06domain\"\x95\x01\n" +
 	"\x1cGetSupportedVersionsResponse\x12#\n" +
 	"\rdocument_json\x18\x01 \x01(\tR\fdocumentJson\x12\x16\n" +
 	"\x06signed\x18\x02 \x01(\tR\x06signed\x128\n" +
