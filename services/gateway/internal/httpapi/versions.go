@@ -95,6 +95,9 @@ func (a *API) workspaceVersions(r *http.Request) ([]byte, bool) {
 		req.Domain = license.StripAddress(usage.GetLatest().GetAddress())
 	}
 	resp, err := a.up.Signer.GetSupportedVersions(r.Context(), req)
+	if err == nil && resp.GetShared() {
+		return nil, false // no exception of its own: the shared document is its
+	}
 	if err != nil || !json.Valid([]byte(resp.GetDocumentJson())) {
 		a.log.WarnContext(r.Context(), "supported versions of a workspace: serving the shared document", "error", err)
 		return nil, false

@@ -38,6 +38,11 @@ func (s *Server) GetSupportedVersions(ctx context.Context, req *signerv1.GetSupp
 		if doc, err = s.forWorkspace(ctx, doc, releases, req); err != nil {
 			return nil, s.errs.Map(ctx, err)
 		}
+		if doc.Exceptions == nil {
+			// Nothing of its own: no signature (nor log entry) for a
+			// request the shared document answers.
+			return &signerv1.GetSupportedVersionsResponse{Shared: true}, nil
+		}
 	}
 	document, signed, err := domain.SignSupportedVersions(doc, now, key)
 	if err != nil {

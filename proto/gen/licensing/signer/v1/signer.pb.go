@@ -1267,7 +1267,11 @@ type GetSupportedVersionsResponse struct {
 	// document without "signed" (plus "iat").
 	Signed string `protobuf:"bytes,2,opt,name=signed,proto3" json:"signed,omitempty"`
 	// Every recorded release, oldest version first.
-	Releases      []*Release `protobuf:"bytes,3,rep,name=releases,proto3" json:"releases,omitempty"`
+	Releases []*Release `protobuf:"bytes,3,rep,name=releases,proto3" json:"releases,omitempty"`
+	// Set when the request named a workspace for which no exception is in
+	// force: nothing was signed (document_json and signed are empty), and the
+	// shared document is the workspace's.
+	Shared        bool `protobuf:"varint,4,opt,name=shared,proto3" json:"shared,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1321,6 +1325,13 @@ func (x *GetSupportedVersionsResponse) GetReleases() []*Release {
 		return x.Releases
 	}
 	return nil
+}
+
+func (x *GetSupportedVersionsResponse) GetShared() bool {
+	if x != nil {
+		return x.Shared
+	}
+	return false
 }
 
 type RecordReleaseRequest struct {
@@ -1524,11 +1535,12 @@ const file_licensing_signer_v1_signer_proto_rawDesc = "" +
 	"\x1bGetSupportedVersionsRequest\x12!\n" +
 	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\x12\x1b\n" +
 	"\tunique_id\x18\x02 \x01(\tR\buniqueId\x12\x16\n" +
-	"\x06domain\x18\x03 \x01(\tR\x06domain\"\x95\x01\n" +
+	"\x06domain\x18\x03 \x01(\tR\x06domain\"\xad\x01\n" +
 	"\x1cGetSupportedVersionsResponse\x12#\n" +
 	"\rdocument_json\x18\x01 \x01(\tR\fdocumentJson\x12\x16\n" +
 	"\x06signed\x18\x02 \x01(\tR\x06signed\x128\n" +
-	"\breleases\x18\x03 \x03(\v2\x1c.licensing.signer.v1.ReleaseR\breleases\"\x94\x01\n" +
+	"\breleases\x18\x03 \x03(\v2\x1c.licensing.signer.v1.ReleaseR\breleases\x12\x16\n" +
+	"\x06shared\x18\x04 \x01(\bR\x06shared\"\x94\x01\n" +
 	"\x14RecordReleaseRequest\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12;\n" +
 	"\vreleased_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
