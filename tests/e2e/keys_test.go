@@ -286,7 +286,7 @@ func TestKeyRotationUnderLiveTraffic(t *testing.T) {
 	if out, errOut, err := sys.Licensectl(ctx, "", "verify", "-keys", jwksURL, oldFile); err != nil || !strings.Contains(out, "VERIFIED") {
 		t.Fatalf("before revocation, the old key's license: %v\n%s%s", err, out, errOut)
 	}
-	if _, errOut, err := sys.Licensectl(ctx, "", "keys", "revoke", "-reason", "e2e", oldKID); err != nil {
+	if _, errOut, err := sys.Licensectl(ctx, "", "keys", "revoke", "-reason", "e2e", "--", oldKID); err != nil {
 		t.Fatalf("keys revoke: %v\n%s", err, errOut)
 	}
 	eventually(t, 10*time.Second, "the old key gone from the JWKS", func() (bool, error) {
