@@ -150,3 +150,18 @@ func LoadOrCreateKEK(path string, generateIfMissing bool) ([]byte, error) {
 func DefaultKEKPath(signingKeyFile string) string {
 	return filepath.Join(filepath.Dir(signingKeyFile), "keyset.kek")
 }
+
+// OpenSealed opens the sealed backend under the key-encryption key at
+// kekPath (empty: DefaultKEKPath beside signingKeyFile), creating the key
+// there when create is set: what every service that keeps a keyset does at
+// start.
+func OpenSealed(kekPath, signingKeyFile string, create bool) (*Sealed, error) {
+	if kekPath == "" {
+		kekPath = DefaultKEKPath(signingKeyFile)
+	}
+	kek, err := LoadOrCreateKEK(kekPath, create)
+	if err != nil {
+		return nil, err
+	}
+	return NewSealed(kek)
+}

@@ -49,15 +49,7 @@ func realMain(ctx context.Context) error {
 	defer base.Close()
 	// The key-encryption key is read after migrating, so the migration step
 	// needs no access to it.
-	kekPath := cfg.KeyEncryptionKeyFile
-	if kekPath == "" {
-		kekPath = keys.DefaultKEKPath(cfg.SigningKeyFile)
-	}
-	kek, err := keys.LoadOrCreateKEK(kekPath, cfg.GenerateSigningKey)
-	if err != nil {
-		return err
-	}
-	sealed, err := keys.NewSealed(kek)
+	sealed, err := keys.OpenSealed(cfg.KeyEncryptionKeyFile, cfg.SigningKeyFile, cfg.GenerateSigningKey)
 	if err != nil {
 		return err
 	}

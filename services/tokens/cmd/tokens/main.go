@@ -37,15 +37,7 @@ func realMain(ctx context.Context) error {
 	defer base.Close()
 	// Access tokens are signed by a keyset like licenses are: the key file
 	// seeds it, rotation makes the next keys, sealed in the database.
-	kekPath := cfg.KeyEncryptionKeyFile
-	if kekPath == "" {
-		kekPath = keys.DefaultKEKPath(cfg.SigningKeyFile)
-	}
-	kek, err := keys.LoadOrCreateKEK(kekPath, cfg.GenerateSigningKey)
-	if err != nil {
-		return err
-	}
-	sealed, err := keys.NewSealed(kek)
+	sealed, err := keys.OpenSealed(cfg.KeyEncryptionKeyFile, cfg.SigningKeyFile, cfg.GenerateSigningKey)
 	if err != nil {
 		return err
 	}
