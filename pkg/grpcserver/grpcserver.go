@@ -60,17 +60,49 @@ func New(log *slog.Logger, auth authn.Authenticator, policy authn.Policy, extra 
 		}
 	}
 	opts := []grpc.ServerOption{
-		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithFilter(func(info *stats.RPCTagInfo) bool { return !skip[info.FullMethodName] }))),
+		grpc.StatsHandler(skipStats{inner: otelgrpc.NewServerHandler(), skip: skip}),
 		grpc.ChainUnaryInterceptor(recoverUnary(log), authUnary),
 		grpc.ChainStreamInterceptor(recoverStream(log), authStream),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(4 << 20),
+		grpc.ForceServerCodecV2(newCodec()),
 	}
 	s := &Server{Server: grpc.NewServer(append(opts, extra...)...), Health: health.NewServer(), log: log}
 	healthpb.RegisterHealthServer(s.Server, s.Health)
 	reflection.Register(s.Server)
 	return s
 }
+
+// skipStats is the OpenTelemetry stats handler with the untraced methods
+// left out entirely. otelgrpc's own filter still extracts the propagated
+// context, builds the metric attributes and keeps them for the life of the
+// RPC, and handles every message: for ten thousand watch streams, memory
+// and fan-out time spent on telemetry that is never recorded.
+type skipStats struct {
+	inner stats.Handler
+	skip  map[string]bool
+}
+
+type skippedRPC struct{}
+
+func (s skipStats) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
+	if s.skip[info.FullMethodName] {
+		return context.WithValue(ctx, skippedRPC{}, true)
+	}
+	return s.inner.TagRPC(ctx, info)
+}
+
+func (s skipStats) HandleRPC(ctx context.Context, rs stats.RPCStats) {
+	if ctx.Value(skippedRPC{}) == nil {
+		s.inner.HandleRPC(ctx, rs)
+	}
+}
+
+func (s skipStats) TagConn(ctx context.Context, info *stats.ConnTagInfo) context.Context {
+	return s.inner.TagConn(ctx, info)
+}
+
+func (s skipStats) HandleConn(ctx context.Context, cs stats.ConnStats) { s.inner.HandleConn(ctx, cs) }
 
 // Serve serves on lis until ctx ends, then stops gracefully (in-flight RPCs
 // get up to grace to finish; streams are cut after that).

@@ -19,7 +19,7 @@ type Config struct {
 	// Watch: how many changes may wait for one watcher before it is cut
 	// off, how often watchers get a bookmark, how long changes are kept for
 	// resuming, and how often the sequencer looks for changes to number.
-	WatchBuffer           int           `env:"WATCH_BUFFER, default=128"`
+	WatchBuffer           int           `env:"WATCH_BUFFER, default=1024"`
 	WatchBookmarkInterval time.Duration `env:"WATCH_BOOKMARK_INTERVAL, default=30s"`
 	WatchRetention        time.Duration `env:"WATCH_RETENTION, default=1h"`
 	WatchSequenceInterval time.Duration `env:"WATCH_SEQUENCE_INTERVAL, default=10ms"`

@@ -54,7 +54,7 @@ func (s *Server) Watch(req *syncv1.WatchRequest, stream syncv1.SyncService_Watch
 			for _, v := range snap.Views {
 				if a := s.hub.Attributes(&v); f.Matches(a) {
 					ev := watch.NewViewEvent(syncv1.WatchEventType_WATCH_EVENT_TYPE_EXISTING, snap.Revision, v, a)
-					ev.Proto() // built here too, off the handler's stack
+					_, _ = ev.Message() // encoded here too, off the handler's stack
 					list = append(list, ev)
 				}
 			}
@@ -65,17 +65,18 @@ func (s *Server) Watch(req *syncv1.WatchRequest, stream syncv1.SyncService_Watch
 			return s.errs.Map(ctx, err)
 		}
 		for _, ev := range list {
-			if err := stream.Send(ev.Proto()); err != nil {
+			if err := send(stream, ev); err != nil {
 				return err
 			}
 		}
 		list = nil // the stream outlives the list: let it go
-		if err := stream.Send(watch.NewMarkEvent(syncv1.WatchEventType_WATCH_EVENT_TYPE_LISTED, snapRevision).Proto()); err != nil {
+		if err := send(stream, watch.NewMarkEvent(syncv1.WatchEventType_WATCH_EVENT_TYPE_LISTED, snapRevision)); err != nil {
 			return err
 		}
 		after = snapRevision
 	}
 
+	var batch []*watch.Event
 	for {
 		select {
 		case <-ctx.Done():
@@ -86,7 +87,13 @@ func (s *Server) Watch(req *syncv1.WatchRequest, stream syncv1.SyncService_Watch
 			// client goes; the hub has dropped it meanwhile, so it costs
 			// the others nothing.
 			return tooSlow(w.Err(), after)
-		case ev := <-w.C():
+		case <-w.Ready():
+		}
+		var mark *watch.Event
+		if batch, mark, err = s.hub.Read(w, after, batch[:0]); err != nil {
+			return tooSlow(err, after)
+		}
+		for _, ev := range batch {
 			if ev.Revision <= after {
 				continue
 			}
@@ -98,12 +105,28 @@ func (s *Server) Watch(req *syncv1.WatchRequest, stream syncv1.SyncService_Watch
 				after = ev.Revision
 				continue
 			}
-			if err := stream.Send(ev.Proto()); err != nil {
+			if err := send(stream, ev); err != nil {
 				return err
 			}
 			after = ev.Revision
 		}
+		clear(batch) // the ring lets go of events; so does this watcher
+		if mark != nil && mark.Revision >= after {
+			if err := send(stream, mark); err != nil {
+				return err
+			}
+			after = mark.Revision
+		}
 	}
+}
+
+// send writes an event's shared encoding to the stream.
+func send(stream syncv1.SyncService_WatchServer, ev *watch.Event) error {
+	m, err := ev.Message()
+	if err != nil {
+		return status.Errorf(codes.Internal, "encoding the watch event of revision %d: %v", ev.Revision, err)
+	}
+	return stream.SendMsg(m)
 }
 
 // replay sends the retained changes after r up to head, or refuses a
@@ -137,7 +160,7 @@ func (s *Server) replay(ctx context.Context, stream syncv1.SyncService_WatchServ
 				}
 				last = c.Revision
 				if ev := s.hub.ChangeEvent(c); f.Matches(ev.Attrs) {
-					ev.Proto()
+					_, _ = ev.Message()
 					batch = append(batch, ev)
 				}
 			}
@@ -149,7 +172,7 @@ func (s *Server) replay(ctx context.Context, stream syncv1.SyncService_WatchServ
 			break
 		}
 		for _, ev := range batch {
-			if err := stream.Send(ev.Proto()); err != nil {
+			if err := send(stream, ev); err != nil {
 				return 0, err
 			}
 		}

@@ -5,13 +5,14 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cloudlicense/authority/pkg/grpcserver"
 	syncv1 "github.com/cloudlicense/authority/proto/gen/licensing/sync/v1"
 	"github.com/cloudlicense/authority/services/sync/internal/domain"
 )
 
 // Event is one message of the fan-out, shared read-only by every watcher it
-// reaches: its attributes are read and its protobuf built once, not once per
-// watcher.
+// reaches: its attributes are read and its message encoded once, not once
+// per watcher.
 type Event struct {
 	Type     syncv1.WatchEventType
 	Revision int64
@@ -20,9 +21,10 @@ type Event struct {
 	ChangeID int64
 	Attrs    *Attributes // nil for bookmarks
 
-	view  *domain.View
-	once  sync.Once
-	proto *syncv1.WatchResponse
+	view *domain.View
+	once sync.Once
+	msg  *grpcserver.Encoded
+	err  error
 }
 
 // NewViewEvent returns an event carrying a view: EXISTING in a list.
@@ -35,9 +37,10 @@ func NewMarkEvent(t syncv1.WatchEventType, revision int64) *Event {
 	return &Event{Type: t, Revision: revision}
 }
 
-// Proto returns the message to send; the same value for every caller, so
-// it must not be modified.
-func (e *Event) Proto() *syncv1.WatchResponse {
+// Message returns the encoded message to send (stream.SendMsg), the same
+// bytes for every caller. The view is let go once encoded: the hub keeps
+// recent events, and the license would otherwise be held twice.
+func (e *Event) Message() (*grpcserver.Encoded, error) {
 	e.once.Do(func() {
 		m := &syncv1.WatchResponse{Type: e.Type, Revision: e.Revision}
 		if e.view != nil {
@@ -47,9 +50,10 @@ func (e *Event) Proto() *syncv1.WatchResponse {
 			m.CustomerId = e.Attrs.CustomerID
 			m.Labels = e.Attrs.Labels
 		}
-		e.proto = m
+		e.msg, e.err = grpcserver.Encode(m)
+		e.view = nil
 	})
-	return e.proto
+	return e.msg, e.err
 }
 
 // ViewPB is the protobuf of a view.

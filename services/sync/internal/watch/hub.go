@@ -26,9 +26,11 @@ type Feed interface {
 
 // HubConfig tunes the hub; zero values take the defaults.
 type HubConfig struct {
-	// Buffer is how many events may wait for one watcher before it is cut
-	// off as too slow (default 128). It bounds each watcher's memory and
-	// makes a stalled watcher cost the others nothing.
+	// Buffer is how many recent changes the hub keeps, shared by every
+	// watcher (default 1024): a watcher that has not yet read a change it
+	// selects when that change leaves the buffer is cut off as too slow. It
+	// bounds the hub's memory whatever the number of watchers, and makes a
+	// stalled watcher cost the others nothing.
 	Buffer int
 	// Poll is how often the feed is read without a wake-up (default 1s): the
 	// fallback when the sequencer's NATS notice is lost.
@@ -39,7 +41,7 @@ type HubConfig struct {
 
 func (c HubConfig) withDefaults() HubConfig {
 	if c.Buffer <= 0 {
-		c.Buffer = 128
+		c.Buffer = 1024
 	}
 	if c.Poll <= 0 {
 		c.Poll = time.Second
@@ -57,7 +59,10 @@ var ErrTooSlow = errors.New("watcher too slow")
 // shuts down): they resume on another replica.
 var ErrStopping = errors.New("this replica is stopping")
 
-// Hub fans the feed out to this replica's watchers.
+// Hub fans the feed out to this replica's watchers. Recent changes sit in
+// one ring that every watcher reads from, so a change costs one slot however
+// many watchers it reaches, and a watcher costs a few words and a wake-up
+// channel rather than a queue of its own.
 type Hub struct {
 	feed Feed
 	cfg  HubConfig
@@ -66,35 +71,58 @@ type Hub struct {
 
 	attrs attrCache
 
-	mu       sync.RWMutex
-	head     int64
-	ready    chan struct{}
+	// mu is held to write by the hub and Subscribe, to read by the
+	// watchers: thousands of them read at once after a change, and must not
+	// queue behind each other.
+	mu    sync.RWMutex
+	head  int64
+	ready chan struct{}
+	// ring holds the change of revision r at r % len(ring) while r >
+	// head-len(ring).
+	ring     []*Event
+	marks    int64  // bookmarks given so far
+	mark     *Event // the latest bookmark, of the head when it was given
 	watchers map[*Watcher]struct{}
+	// wakeList is the hub goroutine's scratch list of watchers to wake.
+	wakeList []*Watcher
 }
 
 // NewHub returns a hub; Run tails the feed.
 func NewHub(feed Feed, cfg HubConfig, log *slog.Logger) *Hub {
-	return &Hub{feed: feed, cfg: cfg.withDefaults(), log: log, wake: make(chan struct{}, 1),
-		ready: make(chan struct{}), watchers: map[*Watcher]struct{}{}}
+	cfg = cfg.withDefaults()
+	return &Hub{feed: feed, cfg: cfg, log: log, wake: make(chan struct{}, 1),
+		ready: make(chan struct{}), ring: make([]*Event, cfg.Buffer), watchers: map[*Watcher]struct{}{}}
 }
 
-// Watcher is one subscription. Events arrive on C in revision order; Done
+// Watcher is one subscription: Ready says there is something to Read, Done
 // closes when the hub cut the watcher off, with the reason in Err.
 type Watcher struct {
 	filter Filter
-	c      chan *Event
+	ready  chan struct{}
 	done   chan struct{}
 	err    error
+
+	// Written by the hub holding its mutex, and by Read, which only the
+	// watcher's own goroutine calls, holding it to read.
+	pending   int64 // the first unread revision the filter selects; 0 for none
+	seenMarks int64
 }
 
-// C delivers the events.
-func (w *Watcher) C() <-chan *Event { return w.c }
+// Ready has a value when changes (or a bookmark) wait to be read.
+func (w *Watcher) Ready() <-chan struct{} { return w.ready }
 
 // Done is closed when the hub has cut the watcher off.
 func (w *Watcher) Done() <-chan struct{} { return w.done }
 
 // Err is why the watcher was cut off (after Done).
 func (w *Watcher) Err() error { return w.err }
+
+func (w *Watcher) signal() {
+	select {
+	case w.ready <- struct{}{}:
+	default:
+	}
+}
 
 // Wake makes the hub read the feed now (the sequencer numbered changes).
 func (h *Hub) Wake() {
@@ -106,7 +134,7 @@ func (h *Hub) Wake() {
 
 // Subscribe registers a watcher and returns it with the hub's head at that
 // instant: every change numbered after the head reaches the watcher through
-// C, every change up to it is in the feed (or, for a list, in the views).
+// Read, every change up to it is in the feed (or, for a list, in the views).
 // It waits until the hub has read the feed's head once.
 func (h *Hub) Subscribe(ctx context.Context, f Filter) (*Watcher, int64, error) {
 	select {
@@ -114,10 +142,11 @@ func (h *Hub) Subscribe(ctx context.Context, f Filter) (*Watcher, int64, error) 
 	case <-ctx.Done():
 		return nil, 0, ctx.Err()
 	}
-	w := &Watcher{filter: f, c: make(chan *Event, h.cfg.Buffer), done: make(chan struct{})}
+	w := &Watcher{filter: f, ready: make(chan struct{}, 1), done: make(chan struct{})}
 	h.mu.Lock()
 	h.watchers[w] = struct{}{}
 	head := h.head
+	w.seenMarks = h.marks
 	h.mu.Unlock()
 	return w, head, nil
 }
@@ -127,6 +156,30 @@ func (h *Hub) Unsubscribe(w *Watcher) {
 	h.mu.Lock()
 	delete(h.watchers, w)
 	h.mu.Unlock()
+}
+
+// Read appends to buf the changes numbered after `after` that w selects, up
+// to the hub's head, and returns them with a bookmark of the head when one
+// is due (nil otherwise). After an error (the watcher was cut off) the
+// watcher is done.
+func (h *Hub) Read(w *Watcher, after int64, buf []*Event) ([]*Event, *Event, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if w.err != nil {
+		return buf, nil, w.err
+	}
+	for r := max(after, h.head-int64(len(h.ring))) + 1; r <= h.head; r++ {
+		if ev := h.ring[r%int64(len(h.ring))]; ev != nil && ev.Revision == r && w.filter.Matches(ev.Attrs) {
+			buf = append(buf, ev)
+		}
+	}
+	w.pending = 0
+	var mark *Event
+	if w.seenMarks < h.marks {
+		w.seenMarks = h.marks
+		mark = h.mark
+	}
+	return buf, mark, nil
 }
 
 // Attributes returns a view's attributes, decoded once per license and
@@ -203,7 +256,12 @@ func (h *Hub) tail(ctx context.Context) error {
 				// other), so a gap is a bug, not a race: say so loudly.
 				h.log.ErrorContext(ctx, "watch: gap in the feed", "after", after, "revision", c.Revision)
 			}
-			h.broadcast(h.ChangeEvent(c))
+			ev := h.ChangeEvent(c)
+			// Encoded here, once, before any watcher wakes to send it.
+			if _, err := ev.Message(); err != nil {
+				h.log.ErrorContext(ctx, "watch: encoding a change", "revision", c.Revision, "error", err)
+			}
+			h.broadcast(ev)
 			after = c.Revision
 		}
 		if len(changes) < tailBatch {
@@ -212,41 +270,58 @@ func (h *Hub) tail(ctx context.Context) error {
 	}
 }
 
-// broadcast hands ev to every watcher it selects without ever waiting: a
-// watcher whose buffer is full is cut off, so one slow reader never delays
-// the others. The head moves under the same lock, so Subscribe's head and
-// the events sent to C never overlap or leave a hole.
+// broadcast puts ev in the ring and wakes every watcher it selects without
+// ever waiting. A watcher that has yet to read a change the ring now lets go
+// of is cut off, so one slow reader never delays the others. The head moves
+// under the same lock, so Subscribe's head and what Read returns never
+// overlap or leave a hole.
 func (h *Hub) broadcast(ev *Event) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.head = ev.Revision
+	h.ring[ev.Revision%int64(len(h.ring))] = ev
+	evicted := ev.Revision - int64(len(h.ring))
+	wake := h.wakeList[:0]
 	for w := range h.watchers {
+		if w.pending != 0 && w.pending <= evicted {
+			w.err = fmt.Errorf("%w: more than %d changes behind at revision %d", ErrTooSlow, len(h.ring), ev.Revision)
+			close(w.done)
+			delete(h.watchers, w)
+			continue
+		}
 		if !w.filter.Matches(ev.Attrs) {
 			continue
 		}
-		select {
-		case w.c <- ev:
-		default:
-			w.err = fmt.Errorf("%w: %d events behind at revision %d", ErrTooSlow, h.cfg.Buffer, ev.Revision)
-			close(w.done)
-			delete(h.watchers, w)
+		if w.pending == 0 {
+			w.pending = ev.Revision
 		}
+		wake = append(wake, w)
 	}
+	h.mu.Unlock()
+	h.signal(wake)
 }
 
-// bookmark gives every watcher with room in its buffer the head. A full
-// buffer skips it: the watcher has changes to read, and a bookmark is only a
-// convenience for resuming.
-func (h *Hub) bookmark() {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	ev := NewMarkEvent(syncv1.WatchEventType_WATCH_EVENT_TYPE_BOOKMARK, h.head)
-	for w := range h.watchers {
-		select {
-		case w.c <- ev:
-		default:
-		}
+// signal wakes the watchers after the hub let go of its mutex: woken while
+// it is held, each would at once block on it to Read, and be woken again.
+func (h *Hub) signal(wake []*Watcher) {
+	for _, w := range wake {
+		w.signal()
 	}
+	clear(wake)
+	h.wakeList = wake[:0]
+}
+
+// bookmark makes a bookmark of the head due to every watcher; one that has
+// read past it by the time it reads skips it.
+func (h *Hub) bookmark() {
+	h.mu.Lock()
+	h.marks++
+	h.mark = NewMarkEvent(syncv1.WatchEventType_WATCH_EVENT_TYPE_BOOKMARK, h.head)
+	wake := h.wakeList[:0]
+	for w := range h.watchers {
+		wake = append(wake, w)
+	}
+	h.mu.Unlock()
+	h.signal(wake)
 }
 
 // closeAll cuts every watcher off, so a graceful stop does not wait for
