@@ -1,6 +1,5 @@
 // Command sync runs the sync service: each workspace's sync view, the usage
 // reports workspaces send, and the license updates they receive.
-
 package main
 
 import (
