@@ -58,7 +58,10 @@ func (s *Server) Watch(req *syncv1.WatchRequest, stream syncv1.SyncService_Watch
 					list = append(list, ev)
 				}
 			}
-			snapRevision, listed = snap.Revision, snap.Pending
+			snapRevision = snap.Revision
+			if len(snap.Pending) > 0 { // kept for the stream's life: only when needed
+				listed = snap.Pending
+			}
 			return nil
 		})
 		if err != nil {
