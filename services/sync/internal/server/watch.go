@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cloudlicense/authority/pkg/rpcerr"
+	"github.com/cloudlicense/authority/services/sync/internal/domain"
 	syncv1 "github.com/cloudlicense/authority/proto/gen/licensing/sync/v1"
 	"github.com/cloudlicense/authority/services/sync/internal/watch"
 )
@@ -47,16 +48,30 @@ func (s *Server) Watch(req *syncv1.WatchRequest, stream syncv1.SyncService_Watch
 		var list []*watch.Event
 		var snapRevision int64
 		err := offStack(func() error {
-			snap, err := s.store.Snapshot(ctx, workspaceList(f))
+			// The hub's encoded events of views as they stand are reused;
+			// only the licenses of the others are read (cached[i] is the
+			// event of snap.Views[i], nil for those).
+			var cached []*watch.Event
+			snap, err := s.store.Snapshot(ctx, workspaceList(f), func(revision int64, i int, v *domain.View) bool {
+				ev := s.hub.CachedListEvent(revision, v)
+				cached = append(cached[:i], ev)
+				return ev == nil
+			})
 			if err != nil {
 				return err
 			}
-			for _, v := range snap.Views {
-				if a := s.hub.Attributes(&v); f.Matches(a) {
-					ev := watch.NewViewEvent(syncv1.WatchEventType_WATCH_EVENT_TYPE_EXISTING, snap.Revision, v, a)
-					_, _ = ev.Message() // encoded here too, off the handler's stack
-					list = append(list, ev)
+			for i, v := range snap.Views {
+				ev := cached[i]
+				if ev == nil {
+					a := s.hub.Attributes(&v)
+					if !f.Matches(a) {
+						continue
+					}
+					ev = s.hub.ListEvent(snap.Revision, v, a) // encoded here, off the handler's stack
+				} else if !f.Matches(ev.Attrs) {
+					continue
 				}
+				list = append(list, ev)
 			}
 			snapRevision = snap.Revision
 			if len(snap.Pending) > 0 { // kept for the stream's life: only when needed

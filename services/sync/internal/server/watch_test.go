@@ -447,3 +447,47 @@ func TestSlowWatcherIsCutOff(t *testing.T) {
 		t.Fatalf("slow watcher received all %d changes; it was never cut off", got)
 	}
 }
+
+// TestWatchListsReuseEncodedViewsOnlyWhileTheyStand: watchers starting one
+// after the other list the same view from the hub's cache, with its license
+// as stored; once the view changes, a new list carries the new license, and
+// a view stamped by a sync is listed with the new stamp.
+func TestWatchListsReuseEncodedViewsOnlyWhileTheyStand(t *testing.T) {
+	t.Parallel()
+	e := startWatch(t, 1, watch.HubConfig{})
+	e.apply(t, "ws-cache", 1, "cus-1", "pro")
+	listOne := func() *syncv1.SyncView {
+		t.Helper()
+		next := openWatch(t, e.replicas[0]("operator-key"), &syncv1.WatchRequest{WorkspaceIds: []string{"ws-cache"}})
+		ev := nextNonBookmark(t, next)
+		if ev.GetType() != syncv1.WatchEventType_WATCH_EVENT_TYPE_EXISTING {
+			t.Fatalf("want the view listed, got %v", ev)
+		}
+		return ev.GetView()
+	}
+	stored := func() domain.View {
+		t.Helper()
+		v, err := e.store.View(t.Context(), "ws-cache")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	first, second := listOne(), listOne()
+	if first.GetLicense() != stored().License || second.GetLicense() != first.GetLicense() || second.GetRevision() != first.GetRevision() {
+		t.Fatalf("lists of a standing view differ from each other or from the store: %d/%d", first.GetLicenseSequence(), second.GetLicenseSequence())
+	}
+
+	e.apply(t, "ws-cache", 2, "cus-1", "enterprise")
+	if got := listOne(); got.GetLicenseSequence() != 2 || got.GetLicense() != stored().License || got.GetLicense() == first.GetLicense() {
+		t.Fatalf("after the change, a list showed license %d (the stored one: %v)", got.GetLicenseSequence(), got.GetLicense() == stored().License)
+	}
+
+	synced := time.Now().UTC().Truncate(time.Microsecond)
+	if _, err := e.pool.Exec(t.Context(), `UPDATE views SET last_synced_at = $2 WHERE workspace_id = $1`, "ws-cache", synced); err != nil {
+		t.Fatal(err)
+	}
+	if got := listOne(); !got.GetLastSyncedAt().AsTime().Equal(synced) {
+		t.Fatalf("a list after a sync stamp shows last synced %v, want %v", got.GetLastSyncedAt().AsTime(), synced)
+	}
+}

@@ -72,30 +72,66 @@ func (s *Store) ChangesAfter(ctx context.Context, after int64, limit int) ([]dom
 // Snapshot lists the views (all of them, or those of workspaceIDs when it is
 // not empty) at one instant with the feed's head and the changes not yet
 // numbered at that instant, in one repeatable-read transaction so the three
-// agree.
-func (s *Store) Snapshot(ctx context.Context, workspaceIDs []string) (domain.Snapshot, error) {
+// agree. A view's license is read only when needLicense says so: a watcher
+// starting while thousands of others do needs no license the hub has already
+// encoded, and reading it again would cost a copy per watcher. needLicense
+// is given the snapshot's revision and each view (without its license) with
+// its index in Views, in order; a retried transaction calls it again from 0.
+func (s *Store) Snapshot(ctx context.Context, workspaceIDs []string, needLicense func(revision int64, i int, v *domain.View) bool) (domain.Snapshot, error) {
 	var snap domain.Snapshot
 	err := pgdb.InTxOptions(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		snap = domain.Snapshot{Pending: map[int64]bool{}}
+		snap = domain.Snapshot{}
 		var pending []int64
 		if err := tx.QueryRow(ctx, headQuery+`, ARRAY(SELECT id FROM view_changes WHERE revision IS NULL)`).
 			Scan(&snap.Revision, &pending); err != nil {
 			return err
 		}
-		for _, id := range pending {
-			snap.Pending[id] = true
+		if len(pending) > 0 {
+			snap.Pending = make(map[int64]bool, len(pending))
+			for _, id := range pending {
+				snap.Pending[id] = true
+			}
 		}
+		const columns = `workspace_id, revision, license_sequence, license_address, remove_license, updated_at, last_synced_at`
 		var rows pgx.Rows
 		var err error
 		if len(workspaceIDs) > 0 {
-			rows, err = tx.Query(ctx, `SELECT `+viewColumns+` FROM views WHERE workspace_id = ANY($1) ORDER BY workspace_id`, workspaceIDs)
+			rows, err = tx.Query(ctx, `SELECT `+columns+` FROM views WHERE workspace_id = ANY($1) ORDER BY workspace_id`, workspaceIDs)
 		} else {
-			rows, err = tx.Query(ctx, `SELECT `+viewColumns+` FROM views ORDER BY workspace_id`)
+			rows, err = tx.Query(ctx, `SELECT `+columns+` FROM views ORDER BY workspace_id`)
 		}
 		if err != nil {
 			return err
 		}
-		snap.Views, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.View, error) { return scanView(row) })
+		snap.Views, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (v domain.View, err error) {
+			err = row.Scan(&v.WorkspaceID, &v.Revision, &v.LicenseSequence, &v.LicenseAddress, &v.RemoveLicense, &v.UpdatedAt, &v.LastSyncedAt)
+			return v, err
+		})
+		if err != nil {
+			return err
+		}
+		var need []string
+		at := map[string]int{}
+		for i := range snap.Views {
+			if needLicense(snap.Revision, i, &snap.Views[i]) {
+				need = append(need, snap.Views[i].WorkspaceID)
+				at[snap.Views[i].WorkspaceID] = i
+			}
+		}
+		if len(need) == 0 {
+			return nil
+		}
+		// The same snapshot as the list: each license read is the one of the
+		// sequence listed.
+		rows, err = tx.Query(ctx, `SELECT workspace_id, license FROM views WHERE workspace_id = ANY($1)`, need)
+		if err != nil {
+			return err
+		}
+		var id, license string
+		_, err = pgx.ForEachRow(rows, []any{&id, &license}, func() error {
+			snap.Views[at[id]].License = license
+			return nil
+		})
 		return err
 	})
 	return snap, err

@@ -70,6 +70,7 @@ type Hub struct {
 	wake chan struct{}
 
 	attrs attrCache
+	lists listCache
 
 	// mu is held to write by the hub and Subscribe, to read by the
 	// watchers: thousands of them read at once after a change, and must not
