@@ -10,8 +10,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cloudlicense/authority/pkg/rpcerr"
-	"github.com/cloudlicense/authority/services/sync/internal/domain"
 	syncv1 "github.com/cloudlicense/authority/proto/gen/licensing/sync/v1"
+	"github.com/cloudlicense/authority/services/sync/internal/domain"
 	"github.com/cloudlicense/authority/services/sync/internal/watch"
 )
 
