@@ -111,9 +111,12 @@ func (s *Store) Snapshot(ctx context.Context, workspaceIDs []string, needLicense
 			return err
 		}
 		var need []string
-		at := map[string]int{}
+		var at map[string]int // index in Views of each view whose license is read
 		for i := range snap.Views {
 			if needLicense(snap.Revision, i, &snap.Views[i]) {
+				if at == nil {
+					at = map[string]int{}
+				}
 				need = append(need, snap.Views[i].WorkspaceID)
 				at[snap.Views[i].WorkspaceID] = i
 			}

@@ -1,8 +1,6 @@
 package watch
 
 import (
-	"sync"
-
 	"github.com/cloudlicense/authority/services/sync/internal/domain"
 )
 
@@ -12,8 +10,7 @@ import (
 // view's attributes depend only on its license (named by workspace and
 // sequence) and its removeLicense.
 type attrCache struct {
-	mu sync.Mutex
-	m  map[attrKey]*Attributes
+	c boundedCache[attrKey, *Attributes]
 }
 
 type attrKey struct {
@@ -28,18 +25,10 @@ const attrCacheSize = 8192
 
 func (c *attrCache) get(v *domain.View) *Attributes {
 	k := attrKey{v.WorkspaceID, v.LicenseSequence, v.RemoveLicense}
-	c.mu.Lock()
-	a, ok := c.m[k]
-	c.mu.Unlock()
-	if ok {
+	if a, ok := c.c.get(k); ok {
 		return a
 	}
-	a = attributesOf(v)
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= attrCacheSize {
-		c.m = make(map[attrKey]*Attributes)
-	}
-	c.m[k] = a
-	c.mu.Unlock()
+	a := attributesOf(v)
+	c.c.put(k, a, attrCacheSize)
 	return a
 }

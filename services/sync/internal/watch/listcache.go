@@ -1,8 +1,6 @@
 package watch
 
 import (
-	"sync"
-
 	syncv1 "github.com/cloudlicense/authority/proto/gen/licensing/sync/v1"
 	"github.com/cloudlicense/authority/services/sync/internal/domain"
 )
@@ -12,10 +10,7 @@ import (
 // resuming elsewhere), and each list would otherwise read the same license
 // again and encode the same message again: garbage per watcher that the
 // process pays for in resident memory long after.
-type listCache struct {
-	mu sync.Mutex
-	m  map[listKey]*Event
-}
+type listCache = boundedCache[listKey, *Event]
 
 // listKey is everything a list event's message says. The license body is
 // left out: it moves only with the sequence (the views_record_update
@@ -44,9 +39,8 @@ func listKeyOf(snapRevision int64, v *domain.View) listKey {
 // CachedListEvent returns the EXISTING event of v (read without its
 // license) in a list at snapRevision, if the hub holds it.
 func (h *Hub) CachedListEvent(snapRevision int64, v *domain.View) *Event {
-	h.lists.mu.Lock()
-	defer h.lists.mu.Unlock()
-	return h.lists.m[listKeyOf(snapRevision, v)]
+	ev, _ := h.lists.get(listKeyOf(snapRevision, v))
+	return ev
 }
 
 // ListEvent returns the EXISTING event of v, which holds its license, in a
@@ -57,11 +51,6 @@ func (h *Hub) ListEvent(snapRevision int64, v domain.View, attrs *Attributes) *E
 	if _, err := ev.Message(); err != nil {
 		return ev // not kept: the stream's send reports the error
 	}
-	h.lists.mu.Lock()
-	defer h.lists.mu.Unlock()
-	if h.lists.m == nil || len(h.lists.m) >= listCacheSize {
-		h.lists.m = make(map[listKey]*Event)
-	}
-	h.lists.m[k] = ev
+	h.lists.put(k, ev, listCacheSize)
 	return ev
 }
