@@ -45,15 +45,9 @@ func keyRow(k *keysv1.SigningKey) []string {
 	if k.GetRevokedReason() != "" {
 		state += " (" + k.GetRevokedReason() + ")"
 	}
-	return []string{k.GetKid(), state, tsOr(k.GetCreatedAt(), "-"), tsOr(k.GetNotBefore(), "-"), tsOr(k.GetRetiredAt(), "-"), tsOr(k.GetNotAfter(), "-"), k.GetBackend()}
+	return []string{k.GetKid(), state, ts(k.GetCreatedAt()), ts(k.GetNotBefore()), ts(k.GetRetiredAt()), ts(k.GetNotAfter()), k.GetBackend()}
 }
 
-func tsOr(t *timestamppb.Timestamp, zero string) string {
-	if t == nil {
-		return zero
-	}
-	return t.AsTime().UTC().Format(time.RFC3339)
-}
 
 func keysList(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
@@ -203,7 +197,7 @@ var resignHeader = []string{"JOB", "TARGET KID", "STATE", "VISITED", "TOTAL", "R
 
 func resignRow(j *keysv1.ResignJob) []string {
 	return []string{j.GetId(), j.GetTargetKid(), j.GetState(), fmt.Sprint(j.GetVisited()), fmt.Sprint(j.GetTotal()),
-		fmt.Sprint(j.GetResigned()), tsOr(j.GetUpdatedAt(), "-")}
+		fmt.Sprint(j.GetResigned()), ts(j.GetUpdatedAt())}
 }
 
 func keysResign(ctx context.Context, e *env, args []string) error {

@@ -79,12 +79,8 @@ func versionsCheck(ctx context.Context, e *env, args []string) error {
 var exceptionHeader = []string{"ID", "CUSTOMER", "LICENSE", "WORKSPACE", "LINE", "UNTIL (END OF DAY UTC)", "REMOVED", "REASON"}
 
 func exceptionRow(x *signerv1.VersionException) []string {
-	removed := "-"
-	if x.GetRemovedAt() != nil {
-		removed = ts(x.GetRemovedAt())
-	}
 	return []string{x.GetId(), orDash(x.GetCustomerId()), orDash(x.GetLicenseId()), orDash(x.GetWorkspaceId()), x.GetLine(),
-		x.GetUntil().AsTime().UTC().Format("2006-01-02"), removed, orDash(x.GetReason())}
+		x.GetUntil().AsTime().UTC().Format("2006-01-02"), ts(x.GetRemovedAt()), orDash(x.GetReason())}
 }
 
 func exceptionsAdd(ctx context.Context, e *env, args []string) error {

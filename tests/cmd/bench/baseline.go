@@ -44,8 +44,9 @@ func serveBaseline(ctx context.Context, kind, addr string) error {
 	return fmt.Errorf("unknown baseline %q", kind)
 }
 
-// startBaseline runs this binary as a baseline server in its own process.
-func startBaseline(ctx context.Context, kind string) (addr string, pid int, stop func(), err error) {
+// startBaseline runs this binary as a baseline server in its own process,
+// with the kind's extra flags, and waits until it listens.
+func startBaseline(ctx context.Context, kind string, extra ...string) (addr string, pid int, stop func(), err error) {
 	port, err := freePort()
 	if err != nil {
 		return "", 0, nil, err
@@ -55,7 +56,7 @@ func startBaseline(ctx context.Context, kind string) (addr string, pid int, stop
 	if err != nil {
 		return "", 0, nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, "-serve", kind, "-addr", addr)
+	cmd := exec.CommandContext(ctx, self, append([]string{"-serve", kind, "-addr", addr}, extra...)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return "", 0, nil, err

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -91,7 +90,6 @@ func (b *broadcaster) GetSyncView(context.Context, *syncv1.GetSyncViewRequest) (
 // serveBroadcast runs the baseline broadcast server; payload is the size of
 // the license text its message carries (that of the real change).
 func serveBroadcast(ctx context.Context, addr string, payload int) error {
-	raiseFileLimit()
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -281,30 +279,17 @@ func watchFigures(ctx context.Context, n int, syncAddr string, syncPID int, oper
 		return nil, fmt.Errorf("the watched workspace's view: %w", err)
 	}
 
-	port, err := freePort()
+	addr, pid, stop, err := startBaseline(ctx, "noop-broadcast", "-payload", strconv.Itoa(licenseLen))
 	if err != nil {
 		return nil, err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.CommandContext(ctx, self, "-serve", "noop-broadcast", "-addr", addr, "-payload", strconv.Itoa(licenseLen))
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
-	if err := waitListening(addr); err != nil {
-		return nil, err
-	}
+	defer stop()
 	trigger, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, err
 	}
 	defer trigger.Close()
-	base, err := measureFanout(ctx, "noop_broadcast", cmd.Process.Pid, addr, "", n, &syncv1.WatchRequest{},
+	base, err := measureFanout(ctx, "noop_broadcast", pid, addr, "", n, &syncv1.WatchRequest{},
 		func(ctx context.Context) (time.Time, error) {
 			t0 := time.Now()
 			_, err := syncv1.NewSyncServiceClient(trigger).GetSyncView(ctx, &syncv1.GetSyncViewRequest{})
@@ -335,16 +320,6 @@ func watchFigures(ctx context.Context, n int, syncAddr string, syncPID int, oper
 		return nil, err
 	}
 	return []fanout{base, real}, nil
-}
-
-func waitListening(addr string) error {
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return nil
-		}
-	}
-	return fmt.Errorf("nothing listening on %s", addr)
 }
 
 // reportWatch prints the fan-out table and its BENCH lines.
