@@ -40,12 +40,6 @@ func NewRing(backends ...Backend) *Ring {
 	return r
 }
 
-// Backend returns the backend called name.
-func (r *Ring) Backend(name string) (Backend, bool) {
-	b, ok := r.backends[name]
-	return b, ok
-}
-
 // Load replaces the keyset. The active key's signer is opened first (reused
 // when it is the key already loaded), so a failure leaves the previous
 // keyset in place.

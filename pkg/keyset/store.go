@@ -124,18 +124,11 @@ func recordChange(ctx context.Context, q pgdb.Querier, purpose, change, kid stri
 			return 0, err
 		}
 		ev.Keys = append(ev.Keys, &eventsv1.KeysetKey{Kid: k.ID, Algorithm: k.Algorithm, State: string(k.State), SpkiDer: spki,
-			NotBefore: ts(k.NotBefore), RetiredAt: ts(k.RetiredAt), NotAfter: ts(k.NotAfter)})
+			NotBefore: optTS(k.NotBefore), RetiredAt: optTS(k.RetiredAt), NotAfter: optTS(k.NotAfter)})
 	}
 	payload, err := proto.Marshal(ev)
 	if err != nil {
 		return 0, err
 	}
 	return version, outbox.Write(ctx, q, events.Event{Subject: events.SubjectKeysetChanged, AggregateID: purpose, Sequence: version, Payload: payload})
-}
-
-func ts(t time.Time) *timestamppb.Timestamp {
-	if t.IsZero() {
-		return nil
-	}
-	return timestamppb.New(t)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cloudlicense/authority/pkg/license"
+	"github.com/cloudlicense/authority/pkg/versionpolicy"
 )
 
 // Issue is everything one license is made of.
@@ -72,10 +73,7 @@ func (in Issue) ValidUntil() (time.Time, error) {
 
 // EndOfUTCDay is the last millisecond of t's UTC day, the finest instant a
 // document time carries.
-func EndOfUTCDay(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC).Add(-time.Millisecond)
-}
+func EndOfUTCDay(t time.Time) time.Time { return versionpolicy.EndOfDay(t) }
 
 // StartOfUTCDay is midnight UTC of t's UTC day.
 func StartOfUTCDay(t time.Time) time.Time {
