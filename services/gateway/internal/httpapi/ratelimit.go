@@ -152,7 +152,7 @@ func (a *API) limited(h http.HandlerFunc) http.HandlerFunc {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		d := a.limiter.allow(a.proxies.clientAddress(r), time.Now())
+		d := a.limiter.allow(a.opts.TrustedProxies.clientAddress(r), time.Now())
 		d.setHeaders(w.Header())
 		if !d.allowed {
 			d.refuse(w, "client")

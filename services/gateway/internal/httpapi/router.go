@@ -46,9 +46,8 @@ type API struct {
 	log      *slog.Logger
 	opts     Options
 	limiter  *limiter
-	// wsLimiter limits per workspace; proxies decides the client address.
+	// wsLimiter limits per workspace.
 	wsLimiter *limiter
-	proxies   TrustedProxies
 	versions  versionsCache
 }
 
@@ -58,7 +57,6 @@ func New(up *upstream.Clients, log *slog.Logger, opts Options) *API {
 		up: up, verifier: accesstoken.NewVerifier(up.Tokens), log: log, opts: opts,
 		limiter:   newLimiter(opts.RateLimit, opts.RateBurst),
 		wsLimiter: newLimiter(opts.WorkspaceRateLimit, opts.WorkspaceRateBurst),
-		proxies:   opts.TrustedProxies,
 	}
 }
 

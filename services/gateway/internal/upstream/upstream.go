@@ -35,6 +35,9 @@ type Keyset struct {
 	// expired one.
 	Keys   []keys.PublicKey
 	Active keys.PublicKey
+	// pem is each key's PEM by kid, made once per keyset: every sync
+	// answer carries one.
+	pem map[string]string
 }
 
 // Key returns the key kid, or false.
@@ -110,6 +113,10 @@ func keysetFrom(pbs []*keysv1.SigningKey) (Keyset, error) {
 			NotBefore: optTime(k.GetNotBefore().AsTime(), k.GetNotBefore() != nil),
 			RetiredAt: optTime(k.GetRetiredAt().AsTime(), k.GetRetiredAt() != nil), NotAfter: notAfter}
 		ks.Keys = append(ks.Keys, p)
+		if ks.pem == nil {
+			ks.pem = map[string]string{}
+		}
+		ks.pem[p.ID] = keys.PublicKeyPEM(rsaPub)
 		if st == keys.StateActive {
 			ks.Active = p
 		}
@@ -136,8 +143,8 @@ func (c *Clients) LicensePublicKeyPEM(ctx context.Context, kid string) (string, 
 	if err != nil {
 		return "", err
 	}
-	if k, ok := ks.Key(kid); ok {
-		return keys.PublicKeyPEM(k.Key), nil
+	if pem, ok := ks.pem[kid]; ok {
+		return pem, nil
 	}
-	return keys.PublicKeyPEM(ks.Active.Key), nil
+	return ks.pem[ks.Active.ID], nil
 }
