@@ -5,9 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -22,20 +19,14 @@ import (
 // no other workspace.
 func (a *API) downgrade(w http.ResponseWriter, r *http.Request) {
 	claims := claimsFrom(r.Context())
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, protocolError{http.StatusRequestEntityTooLarge, "invalid_request", fmt.Sprintf("body larger than %d bytes", tooBig.Limit)})
-			return
-		}
-		writeError(w, badRequest("invalid_request", "cannot read the body"))
+	body, perr := readBody(r)
+	if perr != nil {
+		writeError(w, *perr)
 		return
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
-		r.Body = io.NopCloser(bytes.NewReader(body))
 		var data registrationData
-		if _, perr := decodeJSON(r, &data); perr != nil {
+		if perr := decodeJSONBody(body, &data); perr != nil {
 			writeError(w, *perr)
 			return
 		}

@@ -29,6 +29,18 @@ type registrationData struct {
 // decodeJSON reads a JSON object body into v, naming what is wrong: not
 // JSON, a field of the wrong type, or a body over the size limit.
 func decodeJSON(r *http.Request, v any) ([]byte, *protocolError) {
+	body, perr := readBody(r)
+	if perr != nil {
+		return nil, perr
+	}
+	if perr := decodeJSONBody(body, v); perr != nil {
+		return nil, perr
+	}
+	return body, nil
+}
+
+// readBody reads the whole body, or says it is over the size limit.
+func readBody(r *http.Request) ([]byte, *protocolError) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -39,11 +51,16 @@ func decodeJSON(r *http.Request, v any) ([]byte, *protocolError) {
 		e := badRequest("invalid_request", "cannot read the body")
 		return nil, &e
 	}
+	return body, nil
+}
+
+// decodeJSONBody decodes a body already read, as decodeJSON does.
+func decodeJSONBody(body []byte, v any) *protocolError {
 	// json.Unmarshal accepts a bare null into a struct as "nothing to set";
 	// the protocol wants an object, so null is refused like any other shape.
 	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
 		e := badRequest("invalid_request", "the body is not a JSON object")
-		return nil, &e
+		return &e
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
@@ -56,9 +73,9 @@ func decodeJSON(r *http.Request, v any) ([]byte, *protocolError) {
 		default:
 			e = badRequest("invalid_request", "the body is not a JSON object")
 		}
-		return nil, &e
+		return &e
 	}
-	return body, nil
+	return nil
 }
 
 func jsonKind(goKind string) string {
