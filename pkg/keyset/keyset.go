@@ -384,8 +384,7 @@ func (s *Service) generate(ctx context.Context) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
-	return Key{Record: keys.Record{ID: keys.KeyID(pub), Algorithm: keys.AlgRS256, State: keys.StateNext,
-		Public: pub, Backend: s.backend.Name(), Ref: ref}}, nil
+	return s.nextKey(pub, ref), nil
 }
 
 func (s *Service) importRecord(ctx context.Context, priv *rsa.PrivateKey) (Key, error) {
@@ -396,8 +395,14 @@ func (s *Service) importRecord(ctx context.Context, priv *rsa.PrivateKey) (Key, 
 	if err != nil {
 		return Key{}, err
 	}
-	return Key{Record: keys.Record{ID: keys.KeyID(&priv.PublicKey), Algorithm: keys.AlgRS256, State: keys.StateNext,
-		Public: &priv.PublicKey, Backend: s.backend.Name(), Ref: ref}}, nil
+	return s.nextKey(&priv.PublicKey, ref), nil
+}
+
+// nextKey is the record of a key just put in the backend (under ref): the
+// next key, not yet published.
+func (s *Service) nextKey(pub *rsa.PublicKey, ref []byte) Key {
+	return Key{Record: keys.Record{ID: keys.KeyID(pub), Algorithm: keys.AlgRS256, State: keys.StateNext,
+		Public: pub, Backend: s.backend.Name(), Ref: ref}}
 }
 
 func find(all []Key, st keys.State) (Key, bool) {

@@ -203,7 +203,7 @@ func (p Policy) Compile() *Rules {
 		if e := p.Expiration(rel); e.After(r.expiration[l]) {
 			r.expiration[l] = e
 		}
-		if !r.anyRelease || l.major > r.newest.major || (l.major == r.newest.major && l.minor > r.newest.minor) {
+		if r.newerThanAll(l) {
 			r.newest, r.anyRelease = l, true
 		}
 	}
@@ -215,6 +215,11 @@ func (p Policy) Compile() *Rules {
 		r.exceptions[v.line()] = append(r.exceptions[v.line()], e)
 	}
 	return r
+}
+
+// newerThanAll says whether l is newer than every recorded release's line.
+func (r *Rules) newerThanAll(l line) bool {
+	return !r.anyRelease || l.major > r.newest.major || (l.major == r.newest.major && l.minor > r.newest.minor)
 }
 
 // Decide is Compile().Decide, for a single decision.
@@ -237,7 +242,7 @@ func (r *Rules) Decide(version string, who Who, now time.Time) Decision {
 	}
 	l := v.line()
 	d.Expiration = r.expiration[l]
-	newer := !r.anyRelease || l.major > r.newest.major || (l.major == r.newest.major && l.minor > r.newest.minor)
+	newer := r.newerThanAll(l)
 	switch {
 	case !d.Expiration.IsZero() && !now.After(d.Expiration):
 		d.Supported = true
