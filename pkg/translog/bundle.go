@@ -67,6 +67,23 @@ func ParseBundle(data []byte) (Bundle, error) {
 	return b, nil
 }
 
+// Matches checks only that the bundle's leaf is artifact's, for a caller
+// that has verified the bundle's proof on its own.
+func (b Bundle) Matches(artifact string) error {
+	leaf, err := b.Leaf.Leaf()
+	if err != nil {
+		return err
+	}
+	return b.matches(leaf, artifact)
+}
+
+func (b Bundle) matches(leaf Leaf, artifact string) error {
+	if !bytes.Equal(leaf.ArtifactSHA256, ArtifactHash(artifact)) {
+		return fmt.Errorf("%w: the bundle is for another artifact (SHA-256 %s)", ErrNotLogged, b.Leaf.ArtifactSHA256)
+	}
+	return nil
+}
+
 // Verify checks that artifact (the exact string handed out, such as an
 // RCV3_ license) is the bundle's leaf, that the tree head is signed by a
 // key keyFor knows, and that the leaf is included in that tree. It returns
@@ -77,8 +94,8 @@ func (b Bundle) Verify(artifact string, keyFor jws.KeyFunc) (SignedTreeHead, err
 	if err != nil {
 		return SignedTreeHead{}, err
 	}
-	if !bytes.Equal(leaf.ArtifactSHA256, ArtifactHash(artifact)) {
-		return SignedTreeHead{}, fmt.Errorf("%w: the bundle is for another artifact (SHA-256 %s)", ErrNotLogged, b.Leaf.ArtifactSHA256)
+	if err := b.matches(leaf, artifact); err != nil {
+		return SignedTreeHead{}, err
 	}
 	sth, err := VerifyTreeHead(b.TreeHead, keyFor)
 	if err != nil {

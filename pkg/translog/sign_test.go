@@ -118,6 +118,12 @@ func TestBundle(t *testing.T) {
 	if _, err := b.Verify("RCV3_C", keyFor(k)); !errors.Is(err, translog.ErrNotLogged) {
 		t.Fatalf("another license: %v", err)
 	}
+	if err := b.Matches("RCV3_c\n"); err != nil {
+		t.Fatalf("Matches of the logged license: %v", err)
+	}
+	if err := b.Matches("RCV3_C"); !errors.Is(err, translog.ErrNotLogged) {
+		t.Fatalf("Matches of another license: %v", err)
+	}
 	moved := b
 	moved.Leaf.Sequence = 4 // the same artifact claimed under another sequence
 	if _, err := moved.Verify("RCV3_c", keyFor(k)); !errors.Is(err, translog.ErrNotLogged) {
