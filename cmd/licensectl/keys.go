@@ -48,7 +48,6 @@ func keyRow(k *keysv1.SigningKey) []string {
 	return []string{k.GetKid(), state, ts(k.GetCreatedAt()), ts(k.GetNotBefore()), ts(k.GetRetiredAt()), ts(k.GetNotAfter()), k.GetBackend()}
 }
 
-
 func keysList(ctx context.Context, e *env, args []string) error {
 	fs := e.flags(true)
 	set := keysetFlag(fs)
